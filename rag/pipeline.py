@@ -1,0 +1,176 @@
+"""ask(question, history) as plain function composition: resolve -> retrieve -> answer -> verify."""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from . import answering
+from .config import Settings
+from .conversation import resolve
+from .errors import InputError
+from .index import Index, load_or_build
+from .retrieval import Retriever
+from .types import Answer, Document, Hit
+
+History = Sequence[Sequence[str]]
+
+
+class Pipeline:
+    """The whole product behind one object. Cheap to construct; models load in warm_up()."""
+
+    def __init__(self, settings: Settings | None = None, *, embedder=None, generator=None, log=None):
+        self.settings = settings or Settings.from_env()
+        self._embedder, self._generator = embedder, generator
+        self._index: Index | None = None
+        self._retriever: Retriever | None = None
+        self._lock = threading.Lock()
+        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+
+    # -- set-up ---------------------------------------------------------------------------------
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            from . import models
+            from .embedding import SentenceTransformerEmbedder
+
+            self._embedder = SentenceTransformerEmbedder(models.embedder_path(self.settings), self.settings.embedder)
+        return self._embedder
+
+    @property
+    def generator(self):
+        if self._generator is None:
+            from . import models
+            from .generation import TransformersGenerator
+
+            self._generator = TransformersGenerator(models.generator_path(self.settings),
+                                                    quantize=self.settings.quantize)
+        return self._generator
+
+    def _embedder_key(self) -> dict:
+        if self._embedder is not None and getattr(self._embedder, "fingerprint", None) is None \
+                and not hasattr(self._embedder, "path"):
+            return {"id": self._embedder.name, "fingerprint": self._embedder.name}
+        from . import models
+
+        return {"id": models.embedder_id(self.settings), "fingerprint": models.embedder_fingerprint(self.settings)}
+
+    def sources(self, extra: Sequence[Path] = ()) -> list[Path]:
+        """The configured corpus, documents added earlier (while their files exist), and extra."""
+        out = [Path(p) for p in self.settings.corpus]
+        if self._index is not None or (Path(self.settings.index_dir) / "CURRENT").exists():
+            try:
+                index = self._index or _read(self.settings.index_dir)
+                for d in index.manifest["documents"]:
+                    if Path(d["source"]).exists():
+                        out.append(Path(d["source"]))
+                    else:
+                        self.log(f"index: dropping {d['source']} (file no longer exists)")
+            except Exception:
+                pass  # a damaged index is rebuilt from the configured corpus
+        return out + [Path(p) for p in extra]
+
+    def warm_up(self) -> "Pipeline":
+        with self._lock:
+            if self._retriever is None:
+                self._load(self.sources())
+            if self.settings.answer_mode == "verified":
+                self.generator.warm_up()
+        return self
+
+    def _load(self, sources: list[Path]) -> None:
+        self.embedder.warm_up()
+        self._index = load_or_build(Path(self.settings.index_dir), sources, self.embedder,
+                                    self._embedder_key(), self.settings.index_type, log=self.log)
+        self._retriever = Retriever(self._index, self.embedder, self.settings.retrieval, self.settings.rrf_k)
+
+    def add_documents(self, paths: Sequence[Path]) -> Index:
+        """Index more .txt/.pdf files beside the corpus; unchanged documents add nothing."""
+        missing = [str(p) for p in paths if not Path(p).is_file()]
+        if missing:
+            raise InputError(f"no such file: {missing[0]}")
+        with self._lock:
+            self._load(self.sources(paths))
+        return self._index
+
+    @property
+    def ready(self) -> bool:
+        return self._retriever is not None
+
+    def documents(self) -> list[Document]:
+        self.warm_up()
+        return list(self._index.documents)
+
+    @property
+    def index(self) -> Index:
+        self.warm_up()
+        return self._index
+
+    # -- the straight line ------------------------------------------------------------------------
+    def search(self, question: str, history: History = (), k: int | None = None) -> list[Hit]:
+        return self.search_batch([(question, history)], k)[0]
+
+    def search_batch(self, items: Sequence[tuple[str, History]], k: int | None = None) -> list[list[Hit]]:
+        self.warm_up()
+        queries = [resolve(check_question(q, self.settings), check_history(h)) for q, h in items]
+        return self._retriever.search_batch(queries, k or self.settings.k)
+
+    def ask(self, question: str, history: History = ()) -> Answer:
+        final = None
+        for item in self.ask_stream(question, history):
+            final = item
+        return final
+
+    def ask_stream(self, question: str, history: History = ()) -> Iterator[str | Answer]:
+        """Yields text as it is produced; the last item is the final, verified Answer."""
+        t0 = time.perf_counter()
+        question = check_question(question, self.settings)
+        history = check_history(history)
+        self.warm_up()
+        resolved = resolve(question, history)
+        hits = self._retriever.search(resolved, self.settings.k)
+        t1 = time.perf_counter()
+        generator = self.generator if self.settings.answer_mode == "verified" else None
+        first = None
+        for item in answering.answer_stream(question, resolved, hits, generator, self.settings):
+            if isinstance(item, Answer):
+                t2 = time.perf_counter()
+                timings = {"retrieval": t1 - t0, "generation": t2 - t1, "total": t2 - t0,
+                           "first_text": (first or t2) - t0}
+                yield Answer(**{**item.__dict__, "timings": timings})
+                return
+            if first is None:
+                first = time.perf_counter()
+            yield item
+
+
+def _read(index_dir):
+    from .index import read_index
+
+    return read_index(Path(index_dir))
+
+
+def check_question(question, settings: Settings) -> str:
+    if not isinstance(question, str):
+        raise InputError("question must be a string")
+    q = question.strip()
+    if not q:
+        raise InputError("question is empty")
+    if len(q) > settings.max_question_chars:
+        raise InputError(f"question is too long ({len(q)} characters, at most {settings.max_question_chars})")
+    return q
+
+
+def check_history(history) -> list[tuple[str, str]]:
+    if history is None:
+        return []
+    if not isinstance(history, (list, tuple)):
+        raise InputError("history must be a list of [user, assistant] pairs")
+    out = []
+    for i, turn in enumerate(history):
+        if not isinstance(turn, (list, tuple)) or len(turn) != 2 or not all(isinstance(t, str) for t in turn):
+            raise InputError(f"history[{i}] must be a [user, assistant] pair of strings")
+        out.append((turn[0], turn[1]))
+    return out

@@ -1,0 +1,98 @@
+"""question -> hits: dense (FAISS), BM25, reciprocal rank fusion, and the best sentences in each hit."""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Sequence
+
+import numpy as np
+
+from .index import Index
+from .text import tokenize
+from .types import Hit
+
+
+class BM25:
+    """Okapi BM25 over the index's chunks (German-aware tokens from text.tokenize)."""
+
+    def __init__(self, docs: Sequence[str], k1: float = 1.5, b: float = 0.75):
+        self.k1, self.b = k1, b
+        self.tfs = [Counter(tokenize(d)) for d in docs]
+        self.lens = np.array([sum(tf.values()) for tf in self.tfs], dtype="float64")
+        self.avg = float(self.lens.mean()) if len(self.lens) else 0.0
+        df = Counter(t for tf in self.tfs for t in tf)
+        n = len(docs)
+        self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+
+    def scores(self, query: str) -> np.ndarray:
+        out = np.zeros(len(self.tfs))
+        terms = tokenize(query)
+        for i, tf in enumerate(self.tfs):
+            norm = self.k1 * (1 - self.b + self.b * self.lens[i] / (self.avg or 1))
+            out[i] = sum(self.idf.get(t, 0.0) * tf[t] * (self.k1 + 1) / (tf[t] + norm) for t in terms if t in tf)
+        return out
+
+
+class Retriever:
+    def __init__(self, index: Index, embedder, mode: str = "hybrid", rrf_k: int = 60):
+        self.index, self.embedder, self.mode, self.rrf_k = index, embedder, mode, rrf_k
+        self.bm25 = BM25([f"{c.section}\n{c.text}" for c in index.chunks])
+        self.by_chunk: dict[int, list[int]] = {}
+        for row, (ci, _, _) in enumerate(index.sentences):
+            self.by_chunk.setdefault(ci, []).append(row)
+
+    def search(self, query: str, k: int = 5) -> list[Hit]:
+        return self.search_batch([query], k)[0]
+
+    def search_batch(self, queries: Sequence[str], k: int = 5) -> list[list[Hit]]:
+        n = len(self.index.chunks)
+        if n == 0:
+            return [[] for _ in queries]
+        qvecs = None
+        if self.mode in ("dense", "hybrid"):
+            qvecs = np.asarray(self.embedder.embed_queries(list(queries)), dtype="float32")
+        out = []
+        for qi, query in enumerate(queries):
+            qvec = qvecs[qi] if qvecs is not None else None
+            ranked = self._rank(query, qvec, n)
+            out.append([self._hit(i, score, query, qvec) for i, score in ranked[:k]])
+        return out
+
+    def _rank(self, query: str, qvec, n: int) -> list[tuple[int, float]]:
+        dense = bm = None
+        if qvec is not None:
+            sims, ids = self.index.faiss_index.search(qvec[None, :], n)
+            dense = [(int(i), float(s)) for i, s in zip(ids[0], sims[0]) if i >= 0]
+        if self.mode in ("bm25", "hybrid"):
+            scores = self.bm25.scores(query)
+            bm = sorted(((i, float(s)) for i, s in enumerate(scores) if s > 0), key=lambda t: -t[1])
+        if self.mode == "dense":
+            return dense
+        if self.mode == "bm25":
+            return bm
+        fused: dict[int, float] = {}
+        for ranking in (dense, bm):
+            for rank, (i, _) in enumerate(ranking):
+                fused[i] = fused.get(i, 0.0) + 1.0 / (self.rrf_k + rank + 1)
+        return sorted(fused.items(), key=lambda t: -t[1])
+
+    def _hit(self, ci: int, score: float, query: str, qvec) -> Hit:
+        return Hit(self.index.chunks[ci], score, tuple(self.best_sentences(ci, query, qvec)))
+
+    def best_sentences(self, ci: int, query: str, qvec=None, top: int = 2) -> list[str]:
+        """The sentence(s) of chunk ci closest to the query, best first (verbatim chunk text)."""
+        chunk = self.index.chunks[ci]
+        rows = self.by_chunk.get(ci, [])
+        if not rows:
+            return [chunk.text]
+        qtok = set(tokenize(query))
+        scored = []
+        for row in rows:
+            _, s, e = self.index.sentences[row]
+            stoks = set(tokenize(chunk.text[s:e]))
+            lexical = len(qtok & stoks) / (len(qtok) or 1)
+            dense = float(self.index.sentence_vectors[row] @ qvec) if qvec is not None else 0.0
+            scored.append((dense + 0.5 * lexical, chunk.text[s:e]))
+        scored.sort(key=lambda t: -t[0])
+        best = scored[0][0]
+        return [t for sc, t in scored[:top] if sc >= best - 0.05]
