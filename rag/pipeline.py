@@ -36,7 +36,8 @@ class Pipeline:
             from . import models
             from .embedding import SentenceTransformerEmbedder
 
-            self._embedder = SentenceTransformerEmbedder(models.embedder_path(self.settings), self.settings.embedder)
+            self._embedder = SentenceTransformerEmbedder(models.embedder_path(self.settings), models.embedder_id(
+                self.settings), models.embedder_fingerprint(self.settings))
         return self._embedder
 
     @property
@@ -48,14 +49,6 @@ class Pipeline:
             self._generator = TransformersGenerator(models.generator_path(self.settings),
                                                     quantize=self.settings.quantize)
         return self._generator
-
-    def _embedder_key(self) -> dict:
-        if self._embedder is not None and getattr(self._embedder, "fingerprint", None) is None \
-                and not hasattr(self._embedder, "path"):
-            return {"id": self._embedder.name, "fingerprint": self._embedder.name}
-        from . import models
-
-        return {"id": models.embedder_id(self.settings), "fingerprint": models.embedder_fingerprint(self.settings)}
 
     def sources(self, extra: Sequence[Path] = ()) -> list[Path]:
         """The configured corpus, documents added earlier (while their files exist), and extra."""
@@ -83,7 +76,8 @@ class Pipeline:
     def _load(self, sources: list[Path]) -> None:
         self.embedder.warm_up()
         self._index = load_or_build(Path(self.settings.index_dir), sources, self.embedder,
-                                    self._embedder_key(), self.settings.index_type, log=self.log)
+                                    {"id": self.embedder.name, "fingerprint": self.embedder.fingerprint},
+                                    self.settings.index_type, log=self.log)
         self._retriever = Retriever(self._index, self.embedder, self.settings.retrieval, self.settings.rrf_k)
 
     def add_documents(self, paths: Sequence[Path]) -> Index:

@@ -77,14 +77,19 @@ class Retriever:
         return sorted(fused.items(), key=lambda t: -t[1])
 
     def _hit(self, ci: int, score: float, query: str, qvec) -> Hit:
-        return Hit(self.index.chunks[ci], score, tuple(self.best_sentences(ci, query, qvec)))
+        best = self.best_sentences(ci, query, qvec)
+        return Hit(self.index.chunks[ci], score, tuple(t for t, _ in best), tuple(sc for _, sc in best))
 
-    def best_sentences(self, ci: int, query: str, qvec=None, top: int = 2) -> list[str]:
-        """The sentence(s) of chunk ci closest to the query, best first (verbatim chunk text)."""
+    def best_sentences(self, ci: int, query: str, qvec=None, top: int = 3) -> list[tuple[str, float]]:
+        """(sentence, score) for the sentences of chunk ci closest to the query, best first.
+
+        The score is the sentence's cosine similarity to the question plus half the share of
+        question tokens it contains; sentences are verbatim chunk text.
+        """
         chunk = self.index.chunks[ci]
         rows = self.by_chunk.get(ci, [])
         if not rows:
-            return [chunk.text]
+            return [(chunk.text, 0.0)]
         qtok = set(tokenize(query))
         scored = []
         for row in rows:
@@ -95,4 +100,4 @@ class Retriever:
             scored.append((dense + 0.5 * lexical, chunk.text[s:e]))
         scored.sort(key=lambda t: -t[0])
         best = scored[0][0]
-        return [t for sc, t in scored[:top] if sc >= best - 0.05]
+        return [(t, sc) for sc, t in scored[:top] if sc >= best - 0.15]

@@ -37,7 +37,8 @@ class Hit:
 
     chunk: Chunk
     score: float
-    sentences: tuple[str, ...] = ()  # verbatim substrings of chunk.text
+    sentences: tuple[str, ...] = ()  # verbatim substrings of chunk.text, best first
+    sentence_scores: tuple[float, ...] = ()  # relevance of each sentence to the question
 
 
 @dataclass(frozen=True)

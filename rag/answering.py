@@ -1,0 +1,153 @@
+"""Evidence -> short answer -> verification -> fallback. Nothing unverified reaches the user.
+
+The answer is built from verbatim evidence sentences. When a generator is given, it may add a short
+answer copied from the evidence (constrained decoding); that short answer is shown only when it
+passes verification (every number, date and name occurs in the cited evidence, the language fits).
+Otherwise the answer is the deterministic extractive one: a lead in the question's language plus
+the quoted evidence with its citation.
+"""
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from importlib.resources import files
+from typing import Iterator, Sequence
+
+from .text import detect_language, normalize_number, numbers
+from .types import Answer, Citation, Hit
+
+# Questions that try to steer the assistant instead of asking about the paper.
+_INJECTION = re.compile(
+    r"ignor\w*\s+(all\w*\s+|the\s+|your\s+|deine\w*\s+|die\s+|alle\w*\s+)*(previous|prior|above|vorherig\w*|bisherig\w*|instruction|anweisung|regeln|rules)"
+    r"|system\s*-?prompt|systemprompt|(reveal|print|show|zeig\w*|gib)\s+.{0,30}(prompt|instruction|anweisung)"
+    r"|vergiss\s+(alle|deine)|forget\s+(all|your)|you\s+are\s+now|du\s+bist\s+jetzt|act\s+as|developer\s+mode|jailbreak",
+    re.IGNORECASE,
+)
+_YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
+MIN_RELEVANCE = 0.45  # best sentence score below this: the paper does not answer the question
+EVIDENCE_HITS = 3  # sentences are taken from the top hits only
+SECOND_MARGIN = 0.04  # a second sentence is quoted when it scores this close to the best
+
+
+@lru_cache(maxsize=None)
+def phrases(lang: str) -> dict:
+    return json.loads(files("rag").joinpath("prompts/phrases.json").read_text(encoding="utf-8"))[lang]
+
+
+def is_injection(question: str) -> bool:
+    return bool(_INJECTION.search(question))
+
+
+def select_evidence(question: str, hits: Sequence[Hit]) -> list[tuple[Hit, str, float]]:
+    """The quoted sentence(s): the best-scoring sentence of the top hits, plus close seconds."""
+    cands = []
+    for rank, hit in enumerate(hits[:EVIDENCE_HITS]):
+        for sent, score in zip(hit.sentences, hit.sentence_scores or (0.0,) * len(hit.sentences)):
+            cands.append((score, -rank, hit, sent))
+    if not cands:
+        return []
+    cands.sort(key=lambda t: (-t[0], -t[1]))
+    best = cands[0][0]
+    chosen = [(h, s, sc) for sc, _, h, s in cands if sc >= best - SECOND_MARGIN][:2]
+    years = set(_YEAR.findall(question))
+    if len(years) > 1:  # comparisons across years: make sure every asked year is quoted if possible
+        for sc, _, h, s in cands:
+            have = {y for _, q, _ in chosen for y in _YEAR.findall(q)}
+            if years - have and set(_YEAR.findall(s)) & (years - have) and len(chosen) < 3:
+                chosen.append((h, s, sc))
+    return chosen
+
+
+def refusal_reason(question: str, hits: Sequence[Hit], evidence) -> str | None:
+    if is_injection(question):
+        return "injection"
+    if not evidence:
+        return "no evidence"
+    if evidence[0][2] < MIN_RELEVANCE:
+        return "not relevant enough"
+    corpus_text = " ".join(h.chunk.text for h in hits[:EVIDENCE_HITS])
+    missing = [y for y in _YEAR.findall(question) if y not in corpus_text]
+    if missing:
+        return f"year {missing[0]} not in the evidence"
+    return None
+
+
+def refuse(question: str, lang: str, hits: Sequence[Hit], reason: str) -> Answer:
+    text = phrases(lang)["injection" if reason == "injection" else "refusal"]
+    return Answer(question=question, text=text, language=lang, refused=True, citations=(), hits=tuple(hits),
+                  mode="refusal")
+
+
+def cite(evidence) -> tuple[Citation, ...]:
+    """One citation per distinct chunk, numbered in order of first use; quotes are verbatim."""
+    cits: list[Citation] = []
+    for hit, sent, _ in evidence:
+        for c in cits:
+            if c.chunk.chunk_id == hit.chunk.chunk_id:
+                cits[cits.index(c)] = Citation(c.n, c.chunk, _join_quotes(hit.chunk.text, c.quote, sent))
+                break
+        else:
+            cits.append(Citation(len(cits) + 1, hit.chunk, sent))
+    return tuple(cits)
+
+
+def _join_quotes(text: str, a: str, b: str) -> str:
+    """Two sentences of one chunk as one verbatim quote (the span covering both)."""
+    i, j = text.find(a), text.find(b)
+    start, end = min(i, j), max(i + len(a), j + len(b))
+    return text[start:end]
+
+
+def extractive_text(lang: str, citations: Sequence[Citation], short: str | None = None) -> str:
+    lead = phrases(lang)["short_lead"].format(short=short) if short else phrases(lang)["lead"]
+    quotes = " ".join(f"„{_flat(c.quote)}“ [{c.n}]" for c in citations)
+    return f"{lead} {quotes}"
+
+
+def _flat(s: str) -> str:
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def verify(text: str, citations: Sequence[Citation], lang: str) -> list[str]:
+    """Problems with an answer text; empty when every claim can be shown."""
+    problems = []
+    cited = {normalize_number(n) for c in citations for n in numbers(c.chunk.text)}
+    for num in numbers(re.sub(r"\[\d+\]", " ", text)):
+        if normalize_number(num) not in cited:
+            problems.append(f"number {num} not in the cited passages")
+    for marker in re.findall(r"\[(\d+)\]", text):
+        if int(marker) not in {c.n for c in citations}:
+            problems.append(f"citation [{marker}] does not exist")
+    for c in citations:
+        if c.quote not in c.chunk.text:
+            problems.append(f"quote [{c.n}] is not verbatim")
+    outside = re.sub(r"„[^“]*“", " ", text)  # quotes may be German; the rest must be in the asker's language
+    if len(re.findall(r"\w+", outside)) >= 4 and detect_language(outside) != lang:
+        problems.append("answer language does not match the question")
+    return problems
+
+
+def answer_stream(question: str, resolved: str, hits: Sequence[Hit], generator, settings) -> Iterator[str | Answer]:
+    """Yields text as it becomes available; the last item is the final Answer."""
+    lang = detect_language(question)
+    evidence = select_evidence(resolved, hits)
+    reason = refusal_reason(resolved if resolved != question else question, hits, evidence)
+    if reason:
+        ans = refuse(question, lang, hits, reason)
+        yield ans.text
+        yield ans
+        return
+    citations = cite(evidence)
+    yield phrases(lang)["lead"] + " "
+    short = None
+    if generator is not None:
+        from .shortanswer import short_answer
+
+        short = short_answer(generator, resolved, lang, citations)
+    text = extractive_text(lang, citations, short)
+    mode = "generated" if short else "extractive"
+    if verify(text, citations, lang):  # the short answer failed: fall back to the plain quotes
+        text, mode = extractive_text(lang, citations), "extractive"
+    yield Answer(question=question, text=text, language=lang, refused=False, citations=citations,
+                 hits=tuple(hits), mode=mode)
