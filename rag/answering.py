@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
-from importlib.resources import files
+from pathlib import Path
 from typing import Iterator, Sequence
 
-from .text import detect_language, normalize_number, numbers
+from .text import detect_language, evidence_units, normalize_number, numbers
 from .types import Answer, Citation, Hit
 
 # Questions that try to steer the assistant instead of asking about the paper.
@@ -25,14 +25,24 @@ _INJECTION = re.compile(
     re.IGNORECASE,
 )
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
-MIN_RELEVANCE = 0.45  # best sentence score below this: the paper does not answer the question
+PROMPTS = Path(__file__).parent / "prompts"
+# The answer types the evidence must be able to supply.
+_ASKS_NAME = re.compile(r"\bwie hei(ß|ss)t|\bname[ns]?\b|\bnamen\b|\bcalled\b", re.I)
+_PERSON = re.compile(r"\b(?:Abgeordnete[nr]?|Herrn?|Frau|Dr\.|Ministers?|Ministerin|Botschafters?|Botschafterin|"
+                     r"Staatssekretärs?|Staatssekretärin)\s+(?:[A-ZÄÖÜ][a-zäöüß]+)(?:\s+[A-ZÄÖÜ][a-zäöüß]+)+")
+_ASKS_NUMBER = re.compile(r"\bwie (viele?|hoch)\b|\bhow (many|much)\b|\banzahl\b|\bnumber of\b|"
+                          r"\bpopulation\b|\beinwohner", re.I)
+_NUMBER_WORDS = (r"\b(zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf|zwanzig|hundert|tausend|"
+                 r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b")
+MIN_RELEVANCE = 0.40  # no sentence this close to the question (cosine): the paper does not answer it
+NEIGHBOUR_MARGIN = 0.15  # the sentence next to the best one is quoted too when it scores this close
 EVIDENCE_HITS = 3  # sentences are taken from the top hits only
 SECOND_MARGIN = 0.04  # a second sentence is quoted when it scores this close to the best
 
 
 @lru_cache(maxsize=None)
 def phrases(lang: str) -> dict:
-    return json.loads(files("rag").joinpath("prompts/phrases.json").read_text(encoding="utf-8"))[lang]
+    return json.loads((PROMPTS / "phrases.json").read_text(encoding="utf-8"))[lang]
 
 
 def is_injection(question: str) -> bool:
@@ -40,16 +50,25 @@ def is_injection(question: str) -> bool:
 
 
 def select_evidence(question: str, hits: Sequence[Hit]) -> list[tuple[Hit, str, float]]:
-    """The quoted sentence(s): the best-scoring sentence of the top hits, plus close seconds."""
+    """The quoted sentence(s): the best-scoring sentence of the top hits, the sentence next to it
+    when that matches too, a close second from another passage, and for questions about several
+    years a sentence for each year."""
     cands = []
     for rank, hit in enumerate(hits[:EVIDENCE_HITS]):
+        if hit.chunk.kind == "question":
+            continue  # the asker's questions are not evidence for an answer
         for sent, score in zip(hit.sentences, hit.sentence_scores or (0.0,) * len(hit.sentences)):
             cands.append((score, -rank, hit, sent))
     if not cands:
         return []
     cands.sort(key=lambda t: (-t[0], -t[1]))
-    best = cands[0][0]
-    chosen = [(h, s, sc) for sc, _, h, s in cands if sc >= best - SECOND_MARGIN][:2]
+    best, _, top_hit, top_sent = cands[0]
+    chosen = [(top_hit, top_sent, best)]
+    for sc, _, h, sent in cands[1:]:
+        same = h.chunk.chunk_id == top_hit.chunk.chunk_id
+        if (same and sc >= best - NEIGHBOUR_MARGIN and _adjacent(h.chunk.text, top_sent, sent)) or \
+                (not same and sc >= best - SECOND_MARGIN and len(chosen) < 2):
+            chosen.append((h, sent, sc))
     years = set(_YEAR.findall(question))
     if len(years) > 1:  # comparisons across years: make sure every asked year is quoted if possible
         for sc, _, h, s in cands:
@@ -59,17 +78,29 @@ def select_evidence(question: str, hits: Sequence[Hit]) -> list[tuple[Hit, str, 
     return chosen
 
 
+def _adjacent(text: str, a: str, b: str) -> bool:
+    spans = [text[s:e] for s, e in evidence_units(text)]
+    if a in spans and b in spans:
+        return abs(spans.index(a) - spans.index(b)) == 1
+    return False
+
+
 def refusal_reason(question: str, hits: Sequence[Hit], evidence) -> str | None:
     if is_injection(question):
         return "injection"
     if not evidence:
         return "no evidence"
-    if evidence[0][2] < MIN_RELEVANCE:
+    if max(h.relevance for h in hits[:EVIDENCE_HITS]) < MIN_RELEVANCE:
         return "not relevant enough"
     corpus_text = " ".join(h.chunk.text for h in hits[:EVIDENCE_HITS])
     missing = [y for y in _YEAR.findall(question) if y not in corpus_text]
     if missing:
         return f"year {missing[0]} not in the evidence"
+    quoted = " ".join(s for _, s, _ in evidence)
+    if _ASKS_NAME.search(question) and not _PERSON.search(quoted):
+        return "asks for a name the evidence does not give"
+    if _ASKS_NUMBER.search(question) and not re.search(r"\d|" + _NUMBER_WORDS, quoted, re.I):
+        return "asks for a number the evidence does not give"
     return None
 
 
@@ -128,9 +159,10 @@ def verify(text: str, citations: Sequence[Citation], lang: str) -> list[str]:
     return problems
 
 
-def answer_stream(question: str, resolved: str, hits: Sequence[Hit], generator, settings) -> Iterator[str | Answer]:
+def answer_stream(question: str, resolved: str, hits: Sequence[Hit], generator, settings,
+                  lang: str | None = None) -> Iterator[str | Answer]:
     """Yields text as it becomes available; the last item is the final Answer."""
-    lang = detect_language(question)
+    lang = lang or detect_language(question)
     evidence = select_evidence(resolved, hits)
     reason = refusal_reason(resolved if resolved != question else question, hits, evidence)
     if reason:

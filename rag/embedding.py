@@ -55,7 +55,7 @@ class SentenceTransformerEmbedder:
 
     @property
     def dim(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension())
+        return int(self.model.get_embedding_dimension())
 
     def _encode(self, fn, texts: Sequence[str], progress: bool) -> np.ndarray:
         if not texts:

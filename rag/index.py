@@ -20,10 +20,10 @@ from tqdm.auto import tqdm
 from .chunking import CHUNKER_VERSION, chunk_document
 from .errors import IndexError_
 from .ingest import load_document
-from .text import split_sentences
+from .text import evidence_units
 from .types import Chunk, Document
 
-FORMAT = 1
+FORMAT = 2
 POINTER = "CURRENT"  # a one-line file naming the live build folder; replaced atomically
 
 
@@ -120,7 +120,7 @@ def build(index_dir: Path, sources: Sequence[Path], embedder, embedder_key: dict
     docs = [load_document(p) for p in sources]
     wanted = expected_manifest(sources, embedder_key, embedder.dim, index_type)
     chunks = [c for d in docs for c in chunk_document(d)]
-    sentences = [(i, s, e) for i, c in enumerate(chunks) for s, e in split_sentences(c.text)]
+    sentences = [(i, s, e) for i, c in enumerate(chunks) for s, e in evidence_units(c.text)]
 
     # vectors of unchanged chunks and sentences are kept from the previous build (same embedder)
     reusable: dict = {}
@@ -129,7 +129,7 @@ def build(index_dir: Path, sources: Sequence[Path], embedder, embedder_key: dict
         reusable.update({(reuse.chunks[ci].chunk_id, s, e): reuse.sentence_vectors[row]
                          for row, (ci, s, e) in enumerate(reuse.sentences)})
     keys = [c.chunk_id for c in chunks] + [(chunks[ci].chunk_id, s, e) for ci, s, e in sentences]
-    texts = [_embed_text(c) for c in chunks] + [chunks[ci].text[s:e] for ci, s, e in sentences]
+    texts = [_embed_text(c) for c in chunks] + [_embed_unit(chunks[ci], s, e) for ci, s, e in sentences]
     todo = [i for i, key in enumerate(keys) if key not in reusable]
     fresh = _embed(embedder, [texts[i] for i in todo])
     all_vecs = np.zeros((len(keys), embedder.dim), dtype="float32")
@@ -174,6 +174,12 @@ def build(index_dir: Path, sources: Sequence[Path], embedder, embedder_key: dict
 def _embed_text(chunk: Chunk) -> str:
     # the section path tells the embedder what the passage is about ("... > Verkehr")
     return f"{chunk.section}\n{chunk.text}" if chunk.section else chunk.text
+
+
+def _embed_unit(chunk: Chunk, start: int, end: int) -> str:
+    # a list item or a short statement reads better with the heading it stands under
+    leaf = chunk.section.rsplit(">", 1)[-1].strip()
+    return f"{leaf}: {chunk.text[start:end]}" if leaf else chunk.text[start:end]
 
 
 def _embed(embedder, texts: list[str], batch: int = 16) -> np.ndarray:

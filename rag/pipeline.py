@@ -13,6 +13,7 @@ from .conversation import resolve
 from .errors import InputError
 from .index import Index, load_or_build
 from .retrieval import Retriever
+from .text import detect_language
 from .types import Answer, Document, Hit
 
 History = Sequence[Sequence[str]]
@@ -128,7 +129,9 @@ class Pipeline:
         t1 = time.perf_counter()
         generator = self.generator if self.settings.answer_mode == "verified" else None
         first = None
-        for item in answering.answer_stream(question, resolved, hits, generator, self.settings):
+        # a short follow-up ("2016?") keeps the language of the conversation
+        lang = detect_language(question, default=detect_language(history[-1][0]) if history else "de")
+        for item in answering.answer_stream(question, resolved, hits, generator, self.settings, lang):
             if isinstance(item, Answer):
                 t2 = time.perf_counter()
                 timings = {"retrieval": t1 - t0, "generation": t2 - t1, "total": t2 - t0,

@@ -6,10 +6,15 @@ from collections import Counter
 from typing import Sequence
 
 import numpy as np
+import re
 
 from .index import Index
-from .text import tokenize
+from .text import detect_language, tokenize
 from .types import Hit
+
+
+ENGLISH_BM25_WEIGHT = 0.3
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 
 
 class BM25:
@@ -48,19 +53,19 @@ class Retriever:
         n = len(self.index.chunks)
         if n == 0:
             return [[] for _ in queries]
-        qvecs = None
-        if self.mode in ("dense", "hybrid"):
-            qvecs = np.asarray(self.embedder.embed_queries(list(queries)), dtype="float32")
+        # the query vector is needed in every mode: sentences are scored with it (the mode
+        # only decides how chunks are ranked)
+        qvecs = np.asarray(self.embedder.embed_queries(list(queries)), dtype="float32")
         out = []
         for qi, query in enumerate(queries):
-            qvec = qvecs[qi] if qvecs is not None else None
+            qvec = qvecs[qi]
             ranked = self._rank(query, qvec, n)
             out.append([self._hit(i, score, query, qvec) for i, score in ranked[:k]])
         return out
 
     def _rank(self, query: str, qvec, n: int) -> list[tuple[int, float]]:
         dense = bm = None
-        if qvec is not None:
+        if self.mode in ("dense", "hybrid"):
             sims, ids = self.index.faiss_index.search(qvec[None, :], n)
             dense = [(int(i), float(s)) for i, s in zip(ids[0], sims[0]) if i >= 0]
         if self.mode in ("bm25", "hybrid"):
@@ -70,34 +75,45 @@ class Retriever:
             return dense
         if self.mode == "bm25":
             return bm
+        # BM25 tokens are German stems: an English question shares little more than names and
+        # numbers with the paper, so its lexical ranking counts less in the fusion.
+        bm_weight = 1.0 if detect_language(query) == "de" else ENGLISH_BM25_WEIGHT
         fused: dict[int, float] = {}
-        for ranking in (dense, bm):
+        for ranking, weight in ((dense, 1.0), (bm, bm_weight)):
             for rank, (i, _) in enumerate(ranking):
-                fused[i] = fused.get(i, 0.0) + 1.0 / (self.rrf_k + rank + 1)
+                fused[i] = fused.get(i, 0.0) + weight / (self.rrf_k + rank + 1)
         return sorted(fused.items(), key=lambda t: -t[1])
 
     def _hit(self, ci: int, score: float, query: str, qvec) -> Hit:
-        best = self.best_sentences(ci, query, qvec)
-        return Hit(self.index.chunks[ci], score, tuple(t for t, _ in best), tuple(sc for _, sc in best))
+        best, relevance = self.best_sentences(ci, query, qvec)
+        return Hit(self.index.chunks[ci], score, tuple(t for t, _ in best), tuple(sc for _, sc in best), relevance)
 
-    def best_sentences(self, ci: int, query: str, qvec=None, top: int = 3) -> list[tuple[str, float]]:
-        """(sentence, score) for the sentences of chunk ci closest to the query, best first.
+    def best_sentences(self, ci: int, query: str, qvec, top: int = 3) -> tuple[list[tuple[str, float]], float]:
+        """(sentence, score) for the sentences of chunk ci closest to the query, best first, and the
+        highest plain cosine similarity of any of them to the question.
 
-        The score is the sentence's cosine similarity to the question plus half the share of
-        question tokens it contains; sentences are verbatim chunk text.
+        The score is the cosine similarity, plus half the share of question tokens the sentence
+        contains, plus a bonus when it names a year the question asks about, or follows one in
+        its passage (a malus when it stands under another year); sentences are verbatim chunk text.
         """
         chunk = self.index.chunks[ci]
         rows = self.by_chunk.get(ci, [])
         if not rows:
-            return [(chunk.text, 0.0)]
+            return [(chunk.text, 0.0)], 0.0
         qtok = set(tokenize(query))
-        scored = []
+        qyears = set(_YEAR.findall(query))
+        scored, relevance = [], -1.0
         for row in rows:
             _, s, e = self.index.sentences[row]
-            stoks = set(tokenize(chunk.text[s:e]))
-            lexical = len(qtok & stoks) / (len(qtok) or 1)
-            dense = float(self.index.sentence_vectors[row] @ qvec) if qvec is not None else 0.0
-            scored.append((dense + 0.5 * lexical, chunk.text[s:e]))
+            text = chunk.text[s:e]
+            lexical = len(qtok & set(tokenize(text))) / (len(qtok) or 1)
+            dense = float(self.index.sentence_vectors[row] @ qvec)
+            relevance = max(relevance, dense)
+            years = 0.0
+            if qyears:
+                context = _YEAR.findall(text) or _YEAR.findall(chunk.text[:s])[-1:]
+                years = 0.25 if qyears & set(context) else -0.15 if context else 0.0
+            scored.append((dense + 0.5 * lexical + years, text))
         scored.sort(key=lambda t: -t[0])
         best = scored[0][0]
-        return [(t, sc) for sc, t in scored[:top] if sc >= best - 0.15]
+        return [(t, sc) for sc, t in scored[:top] if sc >= best - 0.15], relevance

@@ -38,7 +38,8 @@ class Hit:
     chunk: Chunk
     score: float
     sentences: tuple[str, ...] = ()  # verbatim substrings of chunk.text, best first
-    sentence_scores: tuple[float, ...] = ()  # relevance of each sentence to the question
+    sentence_scores: tuple[float, ...] = ()  # how well each sentence matches the question
+    relevance: float = 0.0  # highest cosine similarity of any sentence of the chunk to the question
 
 
 @dataclass(frozen=True)

