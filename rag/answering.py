@@ -171,7 +171,7 @@ def answer_stream(question: str, resolved: str, hits: Sequence[Hit], generator, 
         yield ans
         return
     citations = cite(evidence)
-    yield phrases(lang)["lead"] + " "
+    yield extractive_text(lang, citations)  # the verified quotes first; the model may add a short answer
     short = None
     if generator is not None:
         from .shortanswer import short_answer

@@ -236,30 +236,56 @@ class TransformersGenerator:
             self._memo = (tuple(ids), copy.deepcopy(out.cache), logits)
             return out.cache, logits
 
-    def _decode(self, ids: list[int], max_new_tokens: int, choose) -> Iterator[int]:
-        """Greedy decoding; ``choose(logits, step)`` returns the next token id or None to stop."""
+    def _decode(self, ids: list[int], max_new_tokens: int, choose, *, full: bool = True) -> Iterator[int]:
+        """Greedy decoding. ``choose(logit_of, step)`` returns the next token id or None to stop, where
+        ``logit_of(idx)`` gives the logits of the token ids in tensor ``idx`` (``None``: all of them).
+
+        With ``full=False`` only the requested rows of the output head are computed (the head of a 262k
+        vocabulary costs more than all decoder layers together); ``logit_of(None)`` is then unavailable.
+        Soft-capping, if the model has it, is left out there: it is monotonic, so argmaxes are unchanged.
+        """
         import torch
 
         cache, logits = self._prefill(ids)
+        head = None if full else self._head()
+        logit_of = lambda idx, lg=logits: lg if idx is None else lg[idx]  # noqa: E731
         for step in range(max_new_tokens):
-            token = choose(logits, step)
+            token = choose(logit_of, step)
             if token is None:
                 return
             yield token
             if step + 1 == max_new_tokens:
                 return
+            x = torch.tensor([[token]])
             with torch.inference_mode():
-                out = self.model(input_ids=torch.tensor([[token]]), cache=cache, use_cache=True,
-                                 logits_to_keep=1)
-            cache, logits = out.cache, out.logits[0, -1].float()
+                if head is None:
+                    out = self.model(input_ids=x, cache=cache, use_cache=True, logits_to_keep=1)
+                    logit_of = lambda idx, lg=out.logits[0, -1].float(): lg if idx is None else lg[idx]  # noqa: E731
+                else:
+                    decoder, weight, bias = head
+                    out = decoder(input_ids=x, cache=cache, use_cache=True)
+                    logit_of = lambda idx, h=out.last_hidden_state[0, -1]: _rows(weight, bias, idx, h)  # noqa: E731
+            cache = out.cache
+
+    def _head(self):
+        """(decoder, head weight, head bias) when the output head is a plain Linear, else None."""
+        import torch
+
+        head = self.model.get_output_embeddings()
+        if type(head) is not torch.nn.Linear:  # e.g. quantized: compute full logits instead
+            return None
+        try:
+            return self.model.get_decoder(), head.weight, head.bias
+        except (AttributeError, NotImplementedError):
+            return None
 
     # ---- the Generator API
 
     def stream(self, prompt: str, *, max_new_tokens: int, stop: Sequence[str] = ()) -> Iterator[str]:
         stop_ids = self._stop_ids()
 
-        def greedy(logits, step):
-            token = int(logits.argmax())
+        def greedy(logit_of, step):
+            token = int(logit_of(None).argmax())
             return None if token in stop_ids else token
 
         tok, out, emitted = self.tokenizer, [], 0
@@ -346,30 +372,29 @@ class TransformersGenerator:
                 if piece[:k] in vocab and piece[:k] != marker:
                     prefixes.setdefault(vocab[piece[:k]], (sid, k))
         span = SpanConstraint(ids, {a: frozenset(t) for a, t in aliases.items()})
-        stop_list = torch.tensor(sorted(self._stop_ids() | self._newline_ids()))
+        stop_ids = sorted(self._stop_ids() | self._newline_ids())
         partial: list[tuple[int, int]] = []  # (source position, chars) of a last, partial token
 
-        def choose(logits, step):
-            allowed = span.allowed()
+        def choose(logit_of, step):
+            allowed = sorted(span.allowed())
             if not allowed:
                 return None
-            cand = torch.tensor(sorted(allowed))
-            best = int(cand[logits[cand].argmax()])
-            if step > 0:
-                if len(stop_list) and float(logits[stop_list].max()) > float(logits[best]):
-                    return None
-                nxt = span.next_source()
-                pre = [p for p, (sid, _) in prefixes.items() if sid in nxt]
-                if pre:
-                    p = max(pre, key=lambda i: float(logits[i]))
-                    if float(logits[p]) > float(logits[best]):
-                        sid, k = prefixes[p]
-                        partial.append((span.end_followed_by({sid}), k))
-                        return None
-            span.advance(best)
-            return best
+            nxt = span.next_source()
+            pre = [p for p, (sid, _) in prefixes.items() if sid in nxt] if step > 0 else []
+            stops = stop_ids if step > 0 else []
+            cand = torch.tensor(allowed + stops + pre)
+            lg = logit_of(cand)
+            i = int(lg.argmax())
+            if i >= len(allowed) + len(stops):  # a prefix of a continuing token: end inside it
+                sid, k = prefixes[pre[i - len(allowed) - len(stops)]]
+                partial.append((span.end_followed_by({sid}), k))
+                return None
+            if i >= len(allowed):
+                return None
+            span.advance(allowed[i])
+            return allowed[i]
 
-        for _ in self._decode(self._encode_prompt(prompt), max_new_tokens, choose):
+        for _ in self._decode(self._encode_prompt(prompt), max_new_tokens, choose, full=False):
             pass
         if span.length == 0:
             return ""
@@ -407,12 +432,21 @@ def _load(path: str, quantize: bool, threads: int | None):
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **kw)
     except Exception as exc:  # the library raises many kinds; report one line
         raise ModelError(f"cannot load generator {path!r}: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
-    model.eval()
+    model.eval().requires_grad_(False)
     if quantize:
         with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao
             warnings.simplefilter("ignore")
             model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     return model, tok
+
+
+def _rows(weight, bias, idx, hidden):
+    """Logits of the token ids ``idx`` only: ``hidden @ weight[idx].T (+ bias)``."""
+    import torch
+
+    with torch.inference_mode():
+        out = weight[idx] @ hidden
+        return out if bias is None else out + bias[idx]
 
 
 # --------------------------------------------------------------------------- the fake

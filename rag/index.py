@@ -23,7 +23,7 @@ from .ingest import load_document
 from .text import evidence_units
 from .types import Chunk, Document
 
-FORMAT = 2
+FORMAT = 3
 POINTER = "CURRENT"  # a one-line file naming the live build folder; replaced atomically
 
 
@@ -177,9 +177,20 @@ def _embed_text(chunk: Chunk) -> str:
 
 
 def _embed_unit(chunk: Chunk, start: int, end: int) -> str:
-    # a list item or a short statement reads better with the heading it stands under
+    """A sentence as embedded: with the heading it stands under and, for a list item, the
+    sentence introducing the list ("... rückläufig:")."""
     leaf = chunk.section.rsplit(">", 1)[-1].strip()
-    return f"{leaf}: {chunk.text[start:end]}" if leaf else chunk.text[start:end]
+    units = evidence_units(chunk.text)
+    i = next((n for n, (s, _) in enumerate(units) if s == start), 0)
+    intro = ""
+    for s, e in reversed(units[:i]):
+        if chunk.text[s:e].endswith(":"):
+            intro = chunk.text[s:e] + " "
+            break
+        if not chunk.text[s:e].endswith(","):  # not inside a list any more
+            break
+    text = intro + chunk.text[start:end]
+    return f"{leaf}: {text}" if leaf else text
 
 
 def _embed(embedder, texts: list[str], batch: int = 16) -> np.ndarray:

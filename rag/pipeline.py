@@ -12,6 +12,7 @@ from .config import Settings
 from .conversation import resolve
 from .errors import InputError
 from .index import Index, load_or_build
+from .ingest import load_document
 from .retrieval import Retriever
 from .text import detect_language
 from .types import Answer, Document, Hit
@@ -83,9 +84,8 @@ class Pipeline:
 
     def add_documents(self, paths: Sequence[Path]) -> Index:
         """Index more .txt/.pdf files beside the corpus; unchanged documents add nothing."""
-        missing = [str(p) for p in paths if not Path(p).is_file()]
-        if missing:
-            raise InputError(f"no such file: {missing[0]}")
+        for p in paths:  # read and check every new document before any model loads or file changes
+            load_document(p)
         with self._lock:
             self._load(self.sources(paths))
         return self._index

@@ -43,6 +43,10 @@ def acceptable(span: str, question: str, source: str) -> bool:
         return False
     if len(re.findall(r"\w", span)) < 2:
         return False
+    at = source.find(span)
+    after = source[at + len(span):at + len(span) + 1]
+    if (after and (after.isalnum() or after == "-")) or (at > 0 and source[at - 1].isalnum()):
+        return False  # cut inside a word ("das Historisch" of "Historisch-Technische")
     if _NUMERIC.search(question) and not re.search(r"\d", span):
         return False
     years = set(_YEAR.findall(question))

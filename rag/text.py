@@ -69,6 +69,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return out
 
 
+_LABELLED = re.compile(r"[^\W\d][^:\n]{0,40}:\s+\S.*\d")  # a "label: value" line with a number
 _CLOSED = re.compile(r"[.!?…][\"'“”»)\]]*$")
 
 
@@ -79,13 +80,20 @@ def evidence_units(text: str, max_chars: int = 700) -> list[tuple[int, int]]:
     no statement by itself, so it is joined with the next sentences until one closes with ".",
     "!" or "?": a list stays together with its introduction ("... rückläufig: Jahr 2015: ...,
     Jahr 2016: ..., Januar bis April 2017: ... ."). Units never exceed ``max_chars`` unless a
-    single sentence does.
+    single sentence does. A "label: value" line with a number ("Jahr 2016: 5,458 Mio. Euro") is a
+    statement of its own.
     """
     units: list[tuple[int, int]] = []
     cur: tuple[int, int] | None = None
     for s, e in split_sentences(text):
         if cur is None and _is_heading(text[s:e]):
             continue  # a heading opening a unit says nothing; the section path carries it
+        if _LABELLED.match(text[s:e]):  # "Jahr 2016: 5,458 Mio. Euro (Platz 98)," stands alone
+            if cur is not None:
+                units.append(cur)
+            units.append((s, e))
+            cur = None
+            continue
         if cur is None:
             cur = (s, e)
         elif e - cur[0] > max_chars:
