@@ -35,7 +35,8 @@ _ASKS_NUMBER = re.compile(r"\bwie (viele?|hoch)\b|\bhow (many|much)\b|\banzahl\b
 _NUMBER_WORDS = (r"\b(zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf|zwanzig|hundert|tausend|"
                  r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b")
 MIN_RELEVANCE = 0.40  # no sentence this close to the question (cosine): the paper does not answer it
-NEIGHBOUR_MARGIN = 0.15  # the sentence next to the best one is quoted too when it scores this close
+NEXT_MARGIN = 0.35  # the sentence after the best one is quoted too when it scores this close
+PREVIOUS_MARGIN = 0.15  # and the one before it when it scores this close
 EVIDENCE_HITS = 3  # sentences are taken from the top hits only
 SECOND_MARGIN = 0.04  # a second sentence is quoted when it scores this close to the best
 
@@ -66,7 +67,8 @@ def select_evidence(question: str, hits: Sequence[Hit]) -> list[tuple[Hit, str, 
     chosen = [(top_hit, top_sent, best)]
     for sc, _, h, sent in cands[1:]:
         same = h.chunk.chunk_id == top_hit.chunk.chunk_id
-        if (same and sc >= best - NEIGHBOUR_MARGIN and _adjacent(h.chunk.text, top_sent, sent)) or \
+        step = _step(h.chunk.text, top_sent, sent) if same else 0
+        if (step == 1 and sc >= best - NEXT_MARGIN) or (step == -1 and sc >= best - PREVIOUS_MARGIN) or \
                 (not same and sc >= best - SECOND_MARGIN and len(chosen) < 2):
             chosen.append((h, sent, sc))
     years = set(_YEAR.findall(question))
@@ -78,11 +80,10 @@ def select_evidence(question: str, hits: Sequence[Hit]) -> list[tuple[Hit, str, 
     return chosen
 
 
-def _adjacent(text: str, a: str, b: str) -> bool:
+def _step(text: str, a: str, b: str) -> int:
+    """How many sentences b comes after a in text (0 when unknown)."""
     spans = [text[s:e] for s, e in evidence_units(text)]
-    if a in spans and b in spans:
-        return abs(spans.index(a) - spans.index(b)) == 1
-    return False
+    return spans.index(b) - spans.index(a) if a in spans and b in spans else 0
 
 
 def refusal_reason(question: str, hits: Sequence[Hit], evidence) -> str | None:

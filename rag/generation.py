@@ -7,7 +7,6 @@ small base model is good for: it cannot invent text that is not in the evidence.
 from __future__ import annotations
 
 import copy
-import os
 import re
 import threading
 import warnings
@@ -186,10 +185,16 @@ class TransformersGenerator:
         tok = self.tokenizer
         if not getattr(tok, "chat_template", None):
             return plain_prompt(system, examples, user, answer_label)
-        msgs = [{"role": "system", "content": system}] if system else []
+        msgs = []
         for u, a in examples:
             msgs += [{"role": "user", "content": u}, {"role": "assistant", "content": a}]
         msgs.append({"role": "user", "content": user})
+        if system:
+            try:
+                return tok.apply_chat_template([{"role": "system", "content": system}] + msgs,
+                                               tokenize=False, add_generation_prompt=True)
+            except Exception:  # some templates reject a system turn: put it before the first user turn
+                msgs[0] = {"role": "user", "content": f"{system}\n\n{msgs[0]['content']}"}
         return tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
 
     def count_tokens(self, text: str) -> int:
@@ -421,7 +426,8 @@ def _load(path: str, quantize: bool, threads: int | None):
     looks_local = local.is_absolute() or path.startswith((".", "~")) or local.exists()
     if looks_local and not local.exists():
         raise ModelError(f"generator model not found: {local}")
-    torch.set_num_threads(threads or max(1, min(os.cpu_count() or 1, torch.get_num_threads())))
+    if threads:  # torch's default is one thread per physical core, right for a machine of our own
+        torch.set_num_threads(threads)
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -23,7 +23,7 @@ from .ingest import load_document
 from .text import evidence_units
 from .types import Chunk, Document
 
-FORMAT = 3
+FORMAT = 4
 POINTER = "CURRENT"  # a one-line file naming the live build folder; replaced atomically
 
 
@@ -129,7 +129,7 @@ def build(index_dir: Path, sources: Sequence[Path], embedder, embedder_key: dict
         reusable.update({(reuse.chunks[ci].chunk_id, s, e): reuse.sentence_vectors[row]
                          for row, (ci, s, e) in enumerate(reuse.sentences)})
     keys = [c.chunk_id for c in chunks] + [(chunks[ci].chunk_id, s, e) for ci, s, e in sentences]
-    texts = [_embed_text(c) for c in chunks] + [_embed_unit(chunks[ci], s, e) for ci, s, e in sentences]
+    texts = [_embed_text(c) for c in chunks] + [unit_context(chunks[ci], s, e) for ci, s, e in sentences]
     todo = [i for i, key in enumerate(keys) if key not in reusable]
     fresh = _embed(embedder, [texts[i] for i in todo])
     all_vecs = np.zeros((len(keys), embedder.dim), dtype="float32")
@@ -176,7 +176,7 @@ def _embed_text(chunk: Chunk) -> str:
     return f"{chunk.section}\n{chunk.text}" if chunk.section else chunk.text
 
 
-def _embed_unit(chunk: Chunk, start: int, end: int) -> str:
+def unit_context(chunk: Chunk, start: int, end: int) -> str:
     """A sentence as embedded: with the heading it stands under and, for a list item, the
     sentence introducing the list ("... rückläufig:")."""
     leaf = chunk.section.rsplit(">", 1)[-1].strip()

@@ -8,12 +8,13 @@ from typing import Sequence
 import numpy as np
 import re
 
-from .index import Index
+from .index import Index, unit_context
 from .text import detect_language, tokenize
 from .types import Hit
 
 
 ENGLISH_BM25_WEIGHT = 0.3
+SENTENCE_MARGIN = 0.35  # sentences scoring this close to a chunk's best are returned with the hit
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 
 
@@ -45,6 +46,9 @@ class Retriever:
         self.by_chunk: dict[int, list[int]] = {}
         for row, (ci, _, _) in enumerate(index.sentences):
             self.by_chunk.setdefault(ci, []).append(row)
+        # sentence tokens include the heading and list introduction the sentence stands under
+        self.unit_tokens = [set(tokenize(unit_context(index.chunks[ci], s, e))) for ci, s, e in index.sentences]
+        self.max_idf = max(self.bm25.idf.values(), default=1.0)
 
     def search(self, query: str, k: int = 5) -> list[Hit]:
         return self.search_batch([query], k)[0]
@@ -88,12 +92,12 @@ class Retriever:
         best, relevance = self.best_sentences(ci, query, qvec)
         return Hit(self.index.chunks[ci], score, tuple(t for t, _ in best), tuple(sc for _, sc in best), relevance)
 
-    def best_sentences(self, ci: int, query: str, qvec, top: int = 3) -> tuple[list[tuple[str, float]], float]:
+    def best_sentences(self, ci: int, query: str, qvec, top: int = 4) -> tuple[list[tuple[str, float]], float]:
         """(sentence, score) for the sentences of chunk ci closest to the query, best first, and the
         highest plain cosine similarity of any of them to the question.
 
-        The score is the cosine similarity, plus half the share of question tokens the sentence
-        contains, plus a bonus when it names a year the question asks about, or follows one in
+        The score is the cosine similarity, plus half the share of the question's tokens (weighted
+        by inverse document frequency) that the sentence or its heading contains, plus a bonus when it names a year the question asks about, or follows one in
         its passage (a malus when it stands under another year); sentences are verbatim chunk text.
         """
         chunk = self.index.chunks[ci]
@@ -101,12 +105,14 @@ class Retriever:
         if not rows:
             return [(chunk.text, 0.0)], 0.0
         qtok = set(tokenize(query))
+        weight = {t: self.bm25.idf.get(t, self.max_idf) for t in qtok}
+        total = sum(weight.values()) or 1.0
         qyears = set(_YEAR.findall(query))
         scored, relevance = [], -1.0
         for row in rows:
             _, s, e = self.index.sentences[row]
             text = chunk.text[s:e]
-            lexical = len(qtok & set(tokenize(text))) / (len(qtok) or 1)
+            lexical = sum(weight[t] for t in qtok & self.unit_tokens[row]) / total
             dense = float(self.index.sentence_vectors[row] @ qvec)
             relevance = max(relevance, dense)
             years = 0.0
@@ -116,4 +122,4 @@ class Retriever:
             scored.append((dense + 0.5 * lexical + years, text))
         scored.sort(key=lambda t: -t[0])
         best = scored[0][0]
-        return [(t, sc) for sc, t in scored[:top] if sc >= best - 0.15], relevance
+        return [(t, sc) for sc, t in scored[:top] if sc >= best - SENTENCE_MARGIN], relevance

@@ -85,9 +85,9 @@ def evidence_units(text: str, max_chars: int = 700) -> list[tuple[int, int]]:
     """
     units: list[tuple[int, int]] = []
     cur: tuple[int, int] | None = None
-    for s, e in split_sentences(text):
-        if cur is None and _is_heading(text[s:e]):
-            continue  # a heading opening a unit says nothing; the section path carries it
+    for n, (s, e) in enumerate(split_sentences(text)):
+        if n == 0 and _is_heading(text[s:e]):
+            continue  # the heading of a passage says nothing itself; the section path carries it
         if _LABELLED.match(text[s:e]):  # "Jahr 2016: 5,458 Mio. Euro (Platz 98)," stands alone
             if cur is not None:
                 units.append(cur)

@@ -191,52 +191,62 @@ def speed_prompt(gen, target: int = 600) -> str:
     return " ".join(words[:lo])
 
 
+def timed(fn):
+    """(result, wall seconds, CPU seconds of this process) of ``fn()``."""
+    w, c = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - w, time.process_time() - c
+
+
 def speed(gen, repeats: int) -> dict:
+    """Medians of wall and CPU seconds; "cold" runs the prompt, "warm" reuses the last prompt's cache."""
     import torch
 
     prompt = speed_prompt(gen) + "\nFrage: Wie hoch war der Außenhandel mit Kasachstan im Jahr 2016?\nAntwort:"
     ids = gen._encode_prompt(prompt)
     cands = [f" Im Jahr {2006 + i} betrug der Außenhandel {i + 1},{i * 37 % 1000:03d} Mio. Euro (Platz {70 + i})."
              for i in range(10)]
-    res = {"prompt_tokens": len(ids), "prefill_s": [], "decode_tok_s": [], "score10_cold_s": [],
-           "score10_warm_s": [], "copy_cold_s": [], "copy_warm_s": [], "copy_tokens": []}
     source = " ".join(CASES[0]["sentences"] + CASES[5]["sentences"] + CASES[9]["sentences"])
     argmax = lambda logit_of, step: int(logit_of(None).argmax())  # noqa: E731  never stops: fixed count
+    walls: dict[str, list[float]] = {}
+    cpus: dict[str, list[float]] = {}
+
+    def record(key, fn):
+        out, w, c = timed(fn)
+        walls.setdefault(key, []).append(w)
+        cpus.setdefault(key, []).append(c)
+        return out
+
+    def decode32():  # 32 greedy steps after the (reused) prefill
+        it = gen._decode(ids, 33, argmax)
+        next(it)
+        return sum(1 for _ in it)
+
+    copy_tokens = []
     for _ in range(repeats):
         gen._memo = None
-        t = time.perf_counter()
-        gen._prefill(ids)
-        res["prefill_s"].append(time.perf_counter() - t)
-        t, n = time.perf_counter(), 0
-        for n, _tok in enumerate(gen._decode(ids, 33, argmax), 1):
-            if n == 1:  # the first token comes from the prefill (reused here); time the 32 after it
-                t = time.perf_counter()
-        res["decode_tok_s"].append((n - 1) / (time.perf_counter() - t))
+        record("prefill", lambda: gen._prefill(ids))
+        record("decode32", decode32)
         gen._memo = None
-        t = time.perf_counter()
-        gen.score(prompt, cands)
-        res["score10_cold_s"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        gen.score(prompt, cands)
-        res["score10_warm_s"].append(time.perf_counter() - t)
+        record("score10_cold", lambda: gen.score(prompt, cands))
+        record("score10_warm", lambda: gen.score(prompt, cands))
         gen._memo = None
-        t = time.perf_counter()
-        out = gen.copy_span(prompt, source, max_new_tokens=30)
-        res["copy_cold_s"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        gen.copy_span(prompt, source, max_new_tokens=30)
-        res["copy_warm_s"].append(time.perf_counter() - t)
-        res["copy_tokens"].append(gen.count_tokens(out))
-    out = {k: (round(statistics.median(v), 3) if isinstance(v, list) else v) for k, v in res.items()}
-    out["prefill_tok_s"] = round(len(ids) / out["prefill_s"], 1)
-    out["threads"] = torch.get_num_threads()
-    return out
+        record("copy_cold", lambda: gen.copy_span(prompt, source, max_new_tokens=30))
+        out = record("copy_warm", lambda: gen.copy_span(prompt, source, max_new_tokens=30))
+        copy_tokens.append(gen.count_tokens(out))
+    med = lambda xs: round(statistics.median(xs), 3)  # noqa: E731
+    res = {"prompt_tokens": len(ids), "threads": torch.get_num_threads(), "copy_tokens": med(copy_tokens),
+           "wall_s": {k: med(v) for k, v in walls.items()}, "cpu_s": {k: med(v) for k, v in cpus.items()}}
+    res["prefill_tok_s"] = round(len(ids) / res["wall_s"]["prefill"], 1)
+    res["decode_tok_s"] = round(32 / res["wall_s"]["decode32"], 1)
+    res["copy_tok_s_warm"] = round(res["copy_tokens"] / res["wall_s"]["copy_warm"], 1)
+    return res
 
 
 def single(args) -> dict:
     from rag.generation import TransformersGenerator
 
-    gen = TransformersGenerator(args.model, quantize=args.single == "int8")
+    gen = TransformersGenerator(args.model, quantize=args.single == "int8", threads=args.threads)
     load0 = os.getloadavg()[0]
     t = time.perf_counter()
     gen.warm_up()
@@ -264,6 +274,7 @@ def main(argv=None) -> None:
     ap.add_argument("--model", default=None, help="model folder (default: the packaged gemma-3-270m)")
     ap.add_argument("--modes", default="fp32,int8")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--out", type=Path, default=None, help="write the full JSON here")
@@ -276,6 +287,7 @@ def main(argv=None) -> None:
     results = []
     for mode in args.modes.split(","):
         cmd = [sys.executable, __file__, "--single", mode, "--model", args.model, "--repeats", str(args.repeats)]
+        cmd += ["--threads", str(args.threads)] if args.threads else []
         cmd += ["--skip-speed"] * args.skip_speed + ["--skip-quality"] * args.skip_quality
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode:
