@@ -14,7 +14,6 @@ import hmac
 import json
 import logging
 import re
-import threading
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -232,8 +231,8 @@ def create_app(pipeline, settings: Settings | None = None, options: ServerOption
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        if app.state.status == "loading":
-            threading.Thread(target=_warm_up, args=(app,), name="rag-warm-up", daemon=True).start()
+        if app.state.status == "loading":  # on the model thread, which will run every model call
+            app.state.gate.executor.submit(_warm_up, app)
         yield
 
     app = FastAPI(title="rag-drucksache", version="0.1.0", lifespan=lifespan,
@@ -306,7 +305,7 @@ def create_app(pipeline, settings: Settings | None = None, options: ServerOption
     async def ask_stream(body: AskRequest):
         """The answer as server-sent events: `delta` with text as it is produced, then `answer`."""
         require_ready(app)
-        items = stream_answer(pipeline, gate.admit(), body.question, body.history)
+        items = stream_answer(pipeline, gate, body.question, body.history)
         return event_stream(api_events(items))
 
     app.include_router(api)
@@ -527,7 +526,7 @@ def openai_router(app: FastAPI, checker) -> APIRouter:
         require_ready(app)
         cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if body.stream:
-            items = stream_answer(pipeline, gate.admit(), question, history)
+            items = stream_answer(pipeline, gate, question, history)
             return event_stream(openai_events(items, cid, created))
         answer = await gate.call(pipeline.ask, question, history)
         message = {"role": "assistant", "content": with_sources(answer)}

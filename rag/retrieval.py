@@ -39,6 +39,20 @@ class BM25:
         return out
 
 
+def answer_chunks(chunks) -> dict[int, int]:
+    """For each question chunk, the first chunk answering it (by the question text it carries)."""
+    out = {}
+    for i, q in enumerate(chunks):
+        if q.kind != "question":
+            continue
+        head = q.text[:60]
+        for j, c in enumerate(chunks):
+            if c.kind != "question" and c.doc_id == q.doc_id and head and head in c.question:
+                out[i] = j
+                break
+    return out
+
+
 class Retriever:
     def __init__(self, index: Index, embedder, mode: str = "hybrid", rrf_k: int = 60):
         self.index, self.embedder, self.mode, self.rrf_k = index, embedder, mode, rrf_k
@@ -49,6 +63,7 @@ class Retriever:
         # sentence tokens include the heading and list introduction the sentence stands under
         self.unit_tokens = [set(tokenize(unit_context(index.chunks[ci], s, e))) for ci, s, e in index.sentences]
         self.max_idf = max(self.bm25.idf.values(), default=1.0)
+        self.answer_of = answer_chunks(index.chunks)
 
     def search(self, query: str, k: int = 5) -> list[Hit]:
         return self.search_batch([query], k)[0]
@@ -63,7 +78,7 @@ class Retriever:
         out = []
         for qi, query in enumerate(queries):
             qvec = qvecs[qi]
-            ranked = self._rank(query, qvec, n)
+            ranked = self._with_answers(self._rank(query, qvec, n))
             out.append([self._hit(i, score, query, qvec) for i, score in ranked[:k]])
         return out
 
@@ -87,6 +102,16 @@ class Retriever:
             for rank, (i, _) in enumerate(ranking):
                 fused[i] = fused.get(i, 0.0) + weight / (self.rrf_k + rank + 1)
         return sorted(fused.items(), key=lambda t: -t[1])
+
+    def _with_answers(self, ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        """A question of the paper that matches brings the start of its answer right behind it."""
+        out, seen = [], set()
+        for i, score in ranked:
+            for j in (i, self.answer_of.get(i)):
+                if j is not None and j not in seen:
+                    seen.add(j)
+                    out.append((j, score))
+        return out
 
     def _hit(self, ci: int, score: float, query: str, qvec) -> Hit:
         best, relevance = self.best_sentences(ci, query, qvec)

@@ -1,20 +1,24 @@
-"""One process, one port, one loaded pipeline: the request gate, the exposure rule and `rag serve`.
+"""One process, one port, one loaded pipeline: the gate in front of the model, the exposure rule
+and `rag serve`.
 
 The HTTP routes live in api.py; this module holds what is about the process rather than the protocol:
-server options from the environment, the bounded queue in front of the model, and start-up.
+server options from the environment, the model thread with its bounded queue (and the bridge that
+streams from it), the request-size limit, and start-up with the Gradio chat mounted beside the API.
 """
 from __future__ import annotations
 
 import asyncio
 import ipaddress
 import os
+import queue
 import sys
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import AsyncIterator
 
-import anyio
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 
@@ -58,110 +62,107 @@ class ServerOptions:
 
 
 class Gate:
-    """The model serves one call at a time; at most ``max_waiting`` callers queue behind it.
+    """The model serves one call at a time, on one long-lived thread; at most ``max_waiting`` calls
+    queue behind it.
 
-    Admission is decided at once (BusyError, 503, when the queue is full); an admitted call then waits
-    for the model until its deadline (TimeoutError_, 504). Thread primitives, not asyncio ones, so a call
-    that outlives its HTTP request keeps the model until it really finishes, and the Gradio chat (which
-    calls the pipeline from its own threads) can share the same gate.
+    Admission is decided at once (BusyError, 503, when the queue is full); an admitted call then has
+    until its deadline to finish (TimeoutError_, 504). One thread for every model call keeps torch's
+    per-thread state and the allocator's arenas from multiplying, and lets the Gradio chat (which calls
+    from its own threads) share the queue. A call that outlives its request keeps the model until it
+    really ends; one that never started by its deadline is dropped.
     """
 
     def __init__(self, max_waiting: int = 4, timeout: float = 60.0):
         self.max_waiting, self.timeout = max_waiting, timeout
-        self._model = threading.Semaphore(1)  # a Semaphore may be released by another thread
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-model")
         self._lock = threading.Lock()
         self._admitted = 0
-        self._busy_since: float | None = None
+        self._running = False
         self._service = 2.0  # moving average of call durations, for Retry-After
 
-    # -- bookkeeping ---------------------------------------------------------------------------------------------
     def stats(self) -> dict:
         with self._lock:
-            running = int(self._busy_since is not None)
-            return {"running": running, "waiting": max(0, self._admitted - running), "max_waiting": self.max_waiting}
+            return {"running": int(self._running), "waiting": self._admitted - int(self._running),
+                    "max_waiting": self.max_waiting}
 
     def retry_after(self) -> int:
         """Seconds a refused client should wait: the queue's expected drain time, 1..60."""
         with self._lock:
             return max(1, min(60, round(self._service * max(1, self._admitted))))
 
-    def admit(self) -> "Ticket":
+    def submit(self, fn, *args) -> Future:
+        """Admit (or raise BusyError) and queue fn for the model thread."""
         with self._lock:
             if self._admitted >= 1 + self.max_waiting:
                 raise BusyError(f"the server is busy ({self.max_waiting} requests already waiting); retry later")
             self._admitted += 1
-        return Ticket(self, time.monotonic() + self.timeout)
+        try:
+            future = self.executor.submit(self._run, time.monotonic() + self.timeout, fn, args)
+        except BaseException:
+            self._leave(None)
+            raise
+        future.add_done_callback(self._leave)  # on completion and on cancellation alike
+        return future
 
-    def _leave(self) -> None:
+    def _run(self, deadline: float, fn, args):
+        if time.monotonic() > deadline:  # its caller has already answered 504
+            raise TimeoutError_(f"no answer within {self.timeout:g} s (waited in the queue); try again later")
+        t0 = time.monotonic()
+        with self._lock:
+            self._running = True
+        try:
+            return fn(*args)
+        finally:
+            with self._lock:
+                self._running = False
+                self._service = 0.8 * self._service + 0.2 * (time.monotonic() - t0)
+
+    def _leave(self, _future) -> None:
         with self._lock:
             self._admitted -= 1
 
-    # -- running -------------------------------------------------------------------------------------------------
+    def _timeout(self) -> TimeoutError_:
+        return TimeoutError_(f"no answer within {self.timeout:g} s; try again later")
+
     def run(self, fn, *args):
-        """Admit, wait for the model and run fn in this (worker) thread."""
-        return self.admit().run(fn, *args)
+        """fn(*args) on the model thread, for callers in other threads (the Gradio chat)."""
+        future = self.submit(fn, *args)
+        try:
+            return future.result(timeout=self.timeout)
+        except FutureTimeout:
+            future.cancel()
+            raise self._timeout() from None
 
     async def call(self, fn, *args):
-        """Admit now, then run fn in a worker thread; the event loop keeps serving meanwhile."""
-        ticket = self.admit()
+        """fn(*args) on the model thread; the event loop keeps serving meanwhile."""
+        future = self.submit(fn, *args)
         try:
-            with anyio.fail_after(max(0.0, ticket.deadline - time.monotonic())):
-                # abandon_on_cancel: on timeout the request returns 504 at once, while the worker keeps
-                # the model (and its queue place) until the call really ends.
-                return await anyio.to_thread.run_sync(ticket.run, fn, *args, abandon_on_cancel=True)
+            # On timeout wait_for cancels the wrapper, which cancels the call if it has not started yet
+            # (a running call cannot be stopped; it keeps the model until it ends).
+            return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
         except TimeoutError:
-            raise TimeoutError_(f"no answer within {self.timeout:g} s; try again later") from None
-        finally:
-            ticket.abandon()  # gives the place back if no worker took it; a no-op otherwise
+            raise self._timeout() from None
 
+    def stream(self, make_items, emit, stop: threading.Event) -> Future:
+        """Iterate make_items() on the model thread, handing each item to emit() until stop is set."""
 
-class Ticket:
-    """One admitted call. Its queue place is given back exactly once: by run() when it ends, or by
-    abandon()/close() when no worker ever started it."""
-
-    def __init__(self, gate: Gate, deadline: float):
-        self.gate, self.deadline = gate, deadline
-        self._lock = threading.Lock()
-        self._started = self._closed = False
-
-    def run(self, fn, *args):
-        with self._lock:
-            if self._closed:
-                raise TimeoutError_("the request was given up before it ran")
-            self._started = True
-        gate = self.gate
-        try:
-            if not gate._model.acquire(timeout=max(0.0, self.deadline - time.monotonic())):
-                raise TimeoutError_(f"no answer within {gate.timeout:g} s (waited in the queue); try again later")
-            t0 = time.monotonic()
-            with gate._lock:
-                gate._busy_since = t0
+        def produce() -> None:
+            if stop.is_set():  # the client left while this call waited in the queue
+                return
+            items = make_items()
             try:
-                return fn(*args)
+                for item in items:
+                    if stop.is_set():
+                        break
+                    emit(item)
             finally:
-                with gate._lock:
-                    gate._busy_since = None
-                    gate._service = 0.8 * gate._service + 0.2 * (time.monotonic() - t0)
-                gate._model.release()
-        finally:
-            self.close()
+                getattr(items, "close", lambda: None)()
 
-    def abandon(self) -> None:
-        with self._lock:
-            if self._started:
-                return
-        self.close()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        self.gate._leave()
+        return self.submit(produce)
 
 
 class GatedPipeline:
-    """The pipeline as the Gradio chat sees it: model calls pass through the server's gate."""
+    """The pipeline as the Gradio chat sees it: its model calls go through the server's gate."""
 
     def __init__(self, pipeline, gate: Gate):
         self._pipeline, self._gate = pipeline, gate
@@ -179,15 +180,28 @@ class GatedPipeline:
         return self._gate.run(self._pipeline.search_batch, items, k)
 
     def ask_stream(self, question, history=()):
-        ticket = self._gate.admit()
-        if not self._gate._model.acquire(timeout=max(0.0, ticket.deadline - time.monotonic())):
-            ticket.close()
-            raise TimeoutError_(f"no answer within {self._gate.timeout:g} s; try again later")
+        items: queue.Queue = queue.Queue()
+        stop = threading.Event()
+        done = self._gate.stream(lambda: self._pipeline.ask_stream(question, history), items.put, stop)
+        done.add_done_callback(lambda f: items.put(_END))
+        deadline = time.monotonic() + self._gate.timeout
         try:
-            yield from self._pipeline.ask_stream(question, history)
+            while True:
+                try:
+                    item = items.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    raise self._gate._timeout() from None
+                if item is _END:
+                    if not done.cancelled() and done.exception() is not None:
+                        raise done.exception()
+                    return
+                yield item
         finally:
-            self._gate._model.release()
-            ticket.close()
+            stop.set()
+            done.cancel()
+
+
+_END = object()
 
 
 class BodyLimit:
@@ -226,61 +240,46 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-# -- streaming answers ---------------------------------------------------------------------------------------
-def stream_answer(pipeline, ticket: Ticket, question: str, history) -> AsyncIterator:
-    """pipeline.ask_stream in a worker thread behind the gate; an async iterator over its items
-    (text..., Answer) that raises its RagError (TimeoutError_ past the deadline).
+# -- streaming answers ---------------------------------------------------------------------------------
+def stream_answer(pipeline, gate: Gate, question: str, history) -> AsyncIterator:
+    """pipeline.ask_stream on the model thread, as an async iterator over its items (text..., Answer)
+    that raises the pipeline's RagError, or TimeoutError_ past the deadline.
 
-    The worker starts now, not on first iteration, so its queue place is given back even if the
-    response is never sent. When the consumer goes away the worker stops at the next item.
+    Admits at once (BusyError when the queue is full) and queues the work now, not on first iteration,
+    so the queue place is given back even if the response is never sent. When the consumer goes away
+    the work stops at the next item.
     """
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue = asyncio.Queue()
+    items: asyncio.Queue = asyncio.Queue()
     stop = threading.Event()
 
     def put(item) -> None:
         try:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+            loop.call_soon_threadsafe(items.put_nowait, item)
         except RuntimeError:  # the loop is gone (server shutting down)
             stop.set()
 
-    def produce() -> None:
-        if stop.is_set():  # the client left while this call waited in the queue
-            return
-        gen = pipeline.ask_stream(question, history)
-        try:
-            for item in gen:
-                if stop.is_set():
-                    break
-                put((True, item))
-        finally:
-            gen.close()
+    done = gate.stream(lambda: pipeline.ask_stream(question, history), put, stop)
+    done.add_done_callback(lambda f: put(_END))
+    deadline = time.monotonic() + gate.timeout
 
-    def work() -> None:
-        try:
-            ticket.run(produce)
-            put((False, None))
-        except BaseException as exc:  # handed to the event loop, raised there
-            put((False, exc))
-
-    async def items():
+    async def drain():
         try:
             while True:
                 try:
-                    async with asyncio.timeout(max(0.0, ticket.deadline - time.monotonic())):
-                        more, item = await queue.get()
+                    item = await asyncio.wait_for(items.get(), max(0.0, deadline - time.monotonic()))
                 except TimeoutError:
-                    raise TimeoutError_(f"no answer within {ticket.gate.timeout:g} s; try again later") from None
-                if not more:
-                    if item is not None:
-                        raise item
+                    raise gate._timeout() from None
+                if item is _END:
+                    if not done.cancelled() and done.exception() is not None:
+                        raise done.exception()
                     return
                 yield item
         finally:
             stop.set()
+            done.cancel()
 
-    threading.Thread(target=work, name="rag-stream", daemon=True).start()
-    return items()
+    return drain()
 
 
 # -- start-up ------------------------------------------------------------------------------------------------

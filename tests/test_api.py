@@ -23,7 +23,8 @@ from rag.config import DEFAULT_CORPUS as CORPUS, Settings
 from rag.embedding import FakeEmbedder
 from rag.errors import IndexError_, InputError, ModelError, RagError
 from rag.serialize import answer_to_dict, hit_to_dict
-from rag.server import Gate, ServerOptions, build_app, check_exposure, is_loopback, load_ui
+from rag.types import Answer
+from rag.server import Gate, GatedPipeline, ServerOptions, build_app, check_exposure, is_loopback, load_ui
 
 PROMPTS = Path(__file__).resolve().parents[1] / "rag" / "prompts"
 QUESTION = "Wann besuchte der Botschafter der Republik Kasachstan das Museum in Peenemünde?"
@@ -417,16 +418,62 @@ def test_deadline_gives_504_and_the_model_is_released_after(fast_pipeline):
         assert HTTP.post(base + "/api/ask", json={"question": QUESTION}).status_code == 200
 
 
-def test_gate_admits_one_running_plus_max_waiting():
-    gate = Gate(max_waiting=2, timeout=5)
-    tickets = [gate.admit() for _ in range(3)]
+def test_gate_runs_one_call_at_a_time_on_one_thread():
+    gate = Gate(max_waiting=2, timeout=10)
+    release, started, threads = threading.Event(), threading.Event(), []
+
+    def blocking():
+        threads.append(threading.get_ident())
+        started.set()
+        release.wait(10)
+        return "first"
+
+    def quick(n):
+        threads.append(threading.get_ident())
+        return n
+
+    first = gate.submit(blocking)
+    assert started.wait(5)
+    queued = [gate.submit(quick, n) for n in (1, 2)]
+    assert gate.stats() == {"running": 1, "waiting": 2, "max_waiting": 2}
     with pytest.raises(RagError) as info:
-        gate.admit()
-    assert info.value.http_status == 503
-    tickets[0].close()
-    tickets[0].close()  # idempotent
-    tickets.append(gate.admit())
-    assert gate.stats() == {"running": 0, "waiting": 3, "max_waiting": 2}
+        gate.submit(quick, 3)
+    assert info.value.http_status == 503 and 1 <= gate.retry_after() <= 60
+    release.set()
+    assert [f.result(5) for f in [first, *queued]] == ["first", 1, 2]
+    assert gate.run(quick, 4) == 4
+    assert len(set(threads)) == 1 and threads[0] != threading.get_ident()  # one model thread
+    deadline = time.monotonic() + 5
+    while gate.stats() != {"running": 0, "waiting": 0, "max_waiting": 2}:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_gate_deadline_drops_calls_that_never_started():
+    gate = Gate(max_waiting=2, timeout=0.3)
+    release, ran = threading.Event(), []
+    gate.submit(release.wait, 10)
+    with pytest.raises(RagError) as info:
+        gate.run(ran.append, "late")
+    assert info.value.http_status == 504
+    release.set()
+    assert gate.run(len, "ok") == 2 and ran == []
+
+
+def test_gated_pipeline_streams_through_the_gate(fast_pipeline):
+    gate = Gate(max_waiting=1, timeout=30)
+    gated = GatedPipeline(fast_pipeline, gate)
+    items = list(gated.ask_stream(QUESTION))
+    assert isinstance(items[-1], Answer) and items[-1].text == fast_pipeline.ask(QUESTION).text
+    assert all(isinstance(item, str) for item in items[:-1])
+    assert gated.documents() == fast_pipeline.documents()  # not a model call: passes straight through
+    broken = GatedPipeline(Standin(fast_pipeline, fail=ModelError("no model")), gate)
+    with pytest.raises(ModelError):
+        list(broken.ask_stream(QUESTION))
+    stream = gated.ask_stream(QUESTION)
+    next(stream)
+    stream.close()  # the chat went away mid-answer: the model is given back
+    assert gate.run(len, "free") == 4
 
 
 def test_health_reports_loading_then_ready(fast_pipeline):
