@@ -7,7 +7,9 @@ create_app(pipeline, settings) -> FastAPI serves
   POST /api/ask                {"question", "history"} -> answer JSON            (= `rag ask --json`)
   POST /api/ask/stream         the same as server-sent events: delta..., answer | error
   GET  /v1/models, POST /v1/chat/completions   OpenAI-compatible (at the end of this file)
-Every error is JSON: {"error": {"type": ..., "message": ...}}.
+  GET  /openapi.json, /api/docs (a plain page made from it; nothing from a CDN)
+Every error is JSON: {"error": {"type": ..., "message": ...}}. The gate, the body limit and start-up
+live in server.py.
 """
 import html
 import hmac
@@ -224,7 +226,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
 # -- the app -------------------------------------------------------------------------------------------------
 def create_app(pipeline, settings: Settings | None = None, options: ServerOptions | None = None) -> FastAPI:
-    """The HTTP API over one pipeline. The pipeline warms up in a background thread at start-up."""
+    """The HTTP API over one pipeline. At start-up the pipeline warms up on the gate's model thread
+    while /api/health says "loading"; every model call then runs on that thread, one at a time."""
     settings = settings or pipeline.settings
     options = options or ServerOptions.from_env()
     AskRequest, SearchRequest = request_models(settings)
@@ -316,8 +319,10 @@ def create_app(pipeline, settings: Settings | None = None, options: ServerOption
 
 def _warm_up(app: FastAPI) -> None:
     try:
+        t0 = time.monotonic()
         app.state.pipeline.warm_up()
         app.state.status = "ready"
+        log.info("ready: the models loaded in %.0f s", time.monotonic() - t0)
     except Exception as exc:  # reported by /api/health and every call; the server stays up to say so
         app.state.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         app.state.status = "failed"

@@ -1,6 +1,8 @@
 """ask(question, history) as plain function composition: resolve -> retrieve -> answer -> verify."""
 from __future__ import annotations
 
+import json
+import os
 import sys
 import threading
 import time
@@ -53,18 +55,13 @@ class Pipeline:
         return self._generator
 
     def sources(self, extra: Sequence[Path] = ()) -> list[Path]:
-        """The configured corpus, documents added earlier (while their files exist), and extra."""
+        """The configured corpus, documents added with add_documents (while their files exist), extra."""
         out = [Path(p) for p in self.settings.corpus]
-        if self._index is not None or (Path(self.settings.index_dir) / "CURRENT").exists():
-            try:
-                index = self._index or _read(self.settings.index_dir)
-                for d in index.manifest["documents"]:
-                    if Path(d["source"]).exists():
-                        out.append(Path(d["source"]))
-                    else:
-                        self.log(f"index: dropping {d['source']} (file no longer exists)")
-            except Exception:
-                pass  # a damaged index is rebuilt from the configured corpus
+        for p in _added(self.settings.index_dir):
+            if p.exists():
+                out.append(p)
+            else:
+                self.log(f"index: leaving out {p} (the file no longer exists)")
         return out + [Path(p) for p in extra]
 
     def warm_up(self) -> "Pipeline":
@@ -88,6 +85,7 @@ class Pipeline:
             load_document(p)
         with self._lock:
             self._load(self.sources(paths))
+            _save_added(self.settings.index_dir, [*_added(self.settings.index_dir), *paths])
         return self._index
 
     @property
@@ -143,10 +141,21 @@ class Pipeline:
             yield item
 
 
-def _read(index_dir):
-    from .index import read_index
+ADDED = "added.json"  # documents added with `rag index build PATH...`, beside the configured corpus
 
-    return read_index(Path(index_dir))
+
+def _added(index_dir) -> list[Path]:
+    try:
+        return [Path(p) for p in json.loads((Path(index_dir) / ADDED).read_text())]
+    except (OSError, ValueError):
+        return []
+
+
+def _save_added(index_dir, paths) -> None:
+    unique = list(dict.fromkeys(str(Path(p).resolve()) for p in paths))
+    tmp = Path(index_dir) / f".{ADDED}.{os.getpid()}"
+    tmp.write_text(json.dumps(unique, indent=1))
+    os.replace(tmp, Path(index_dir) / ADDED)
 
 
 def check_question(question, settings: Settings) -> str:

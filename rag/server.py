@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import os
 import queue
 import sys
@@ -349,6 +350,10 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
 
     options = ServerOptions.from_env()
     check_exposure(host, options)
+    handler = logging.StreamHandler(sys.stderr)  # the API's messages beside uvicorn's, in its format
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+    logging.getLogger("rag").addHandler(handler)
+    logging.getLogger("rag").setLevel(logging.INFO)
     app = build_app(Pipeline(settings), settings, options)
     shown = f"[{host}]" if ":" in host else host
     _log(f"serve: http://{shown}:{port}/ (chat), /api/docs (API), /v1 (OpenAI-compatible)")

@@ -104,3 +104,7 @@ def test_adding_documents_and_readding_adds_nothing(tmp_path, fake_pipeline):
     again = fake_pipeline.add_documents([extra])
     assert [c.chunk_id for c in again.chunks] == [c.chunk_id for c in added.chunks]
     assert json.loads((again.folder / "manifest.json").read_text()) == again.manifest
+    from rag.pipeline import Pipeline
+
+    later = Pipeline(fake_pipeline.settings, embedder=FakeEmbedder(), log=lambda m: None)
+    assert later.index.folder == again.folder  # a new process keeps the added document, builds nothing
