@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .text import detect_language, evidence_units, normalize_number, numbers
+from .text import LABELLED, detect_language, evidence_units, normalize_number, numbers
 from .types import Answer, Citation, Hit
 
 # Questions that try to steer the assistant instead of asking about the paper.
@@ -37,6 +37,10 @@ _NUMBER_WORDS = (r"\b(zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwöl
 MIN_RELEVANCE = 0.40  # no sentence this close to the question (cosine): the paper does not answer it
 NEXT_MARGIN = 0.35  # the sentence after the best one is quoted too when it scores this close
 PREVIOUS_MARGIN = 0.15  # and the one before it when it scores this close
+CONTINUATION_CHARS = 450  # a following sentence of the same paragraph is quoted too, up to this length
+QUESTION_MATCH = 0.6  # a question of the paper this close to the asker's is answered by its answer
+_BOILERPLATE = re.compile(r"werden zusammenhängend beantwortet", re.I)
+
 EVIDENCE_HITS = 3  # sentences are taken from the top hits only
 SECOND_MARGIN = 0.04  # a second sentence is quoted when it scores this close to the best
 
@@ -64,6 +68,9 @@ def select_evidence(question: str, hits: Sequence[Hit]) -> list[tuple[Hit, str, 
         return []
     cands.sort(key=lambda t: (-t[0], -t[1]))
     best, _, top_hit, top_sent = cands[0]
+    opening = _answer_opening(hits)
+    if opening:  # the asker's own question matched: the answer to it starts the evidence
+        top_hit, top_sent = opening
     chosen = [(top_hit, top_sent, best)]
     for sc, _, h, sent in cands[1:]:
         same = h.chunk.chunk_id == top_hit.chunk.chunk_id
@@ -71,6 +78,9 @@ def select_evidence(question: str, hits: Sequence[Hit]) -> list[tuple[Hit, str, 
         if (step == 1 and sc >= best - NEXT_MARGIN) or (step == -1 and sc >= best - PREVIOUS_MARGIN) or \
                 (not same and sc >= best - SECOND_MARGIN and len(chosen) < 2):
             chosen.append((h, sent, sc))
+    follow = _continuation(top_hit.chunk.text, top_sent)
+    if follow and all(follow != s for _, s, _ in chosen):
+        chosen.append((top_hit, follow, best))
     years = set(_YEAR.findall(question))
     if len(years) > 1:  # comparisons across years: make sure every asked year is quoted if possible
         for sc, _, h, s in cands:
@@ -78,6 +88,31 @@ def select_evidence(question: str, hits: Sequence[Hit]) -> list[tuple[Hit, str, 
             if years - have and set(_YEAR.findall(s)) & (years - have) and len(chosen) < 3:
                 chosen.append((h, s, sc))
     return chosen
+
+
+def _answer_opening(hits: Sequence[Hit]) -> tuple[Hit, str] | None:
+    """When the best hit is one of the paper's questions, matched closely, and its answer follows
+    among the hits: the answer's first statement."""
+    if not hits or hits[0].chunk.kind != "question" or hits[0].relevance < QUESTION_MATCH:
+        return None
+    for hit in hits[1:EVIDENCE_HITS]:
+        if hit.chunk.kind != "question" and hits[0].chunk.text[:60] in hit.chunk.question:
+            units = [hit.chunk.text[s:e] for s, e in evidence_units(hit.chunk.text)]
+            statements = [u for u in units if not _BOILERPLATE.search(u)]
+            return (hit, statements[0]) if statements else None
+    return None
+
+
+def _continuation(text: str, sentence: str) -> str | None:
+    """The sentence after ``sentence`` when it goes on in the same paragraph (not a new list line)
+    and the two stay short enough to quote together."""
+    spans = evidence_units(text)
+    for (s, e), nxt in zip(spans, spans[1:]):
+        if text[s:e] == sentence:
+            gap, follow = text[e:nxt[0]], text[nxt[0]:nxt[1]]
+            if "\n" not in gap and not LABELLED.match(follow) and nxt[1] - s <= CONTINUATION_CHARS:
+                return follow
+    return None
 
 
 def _step(text: str, a: str, b: str) -> int:

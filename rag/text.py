@@ -69,7 +69,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return out
 
 
-_LABELLED = re.compile(r"[^\W\d][^:\n]{0,40}:\s+\S.*\d")  # a "label: value" line with a number
+LABELLED = re.compile(r"[^\W\d][^:\n]{0,40}:\s+\S.*\d")  # a "label: value" line with a number
 _CLOSED = re.compile(r"[.!?…][\"'“”»)\]]*$")
 
 
@@ -88,7 +88,7 @@ def evidence_units(text: str, max_chars: int = 700) -> list[tuple[int, int]]:
     for n, (s, e) in enumerate(split_sentences(text)):
         if n == 0 and _is_heading(text[s:e]):
             continue  # the heading of a passage says nothing itself; the section path carries it
-        if _LABELLED.match(text[s:e]):  # "Jahr 2016: 5,458 Mio. Euro (Platz 98)," stands alone
+        if LABELLED.match(text[s:e]):  # "Jahr 2016: 5,458 Mio. Euro (Platz 98)," stands alone
             if cur is not None:
                 units.append(cur)
             units.append((s, e))
