@@ -8,13 +8,14 @@ the quoted evidence with its citation.
 """
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .text import LABELLED, detect_language, evidence_units, normalize_number, numbers
+from .text import LABELLED, detect_language, tokenize, evidence_units, normalize_number, numbers
 from .types import Answer, Citation, Hit
 
 # Questions that try to steer the assistant instead of asking about the paper.
@@ -38,6 +39,7 @@ MIN_RELEVANCE = 0.40  # no sentence this close to the question (cosine): the pap
 NEXT_MARGIN = 0.35  # the sentence after the best one is quoted too when it scores this close
 PREVIOUS_MARGIN = 0.15  # and the one before it when it scores this close
 CONTINUATION_CHARS = 450  # a following sentence of the same paragraph is quoted too, up to this length
+UNKNOWN_NOUN_RELEVANCE = 0.55  # ... and a question about a noun the paper never uses needs this much
 QUESTION_MATCH = 0.6  # a question of the paper this close to the asker's is answered by its answer
 _BOILERPLATE = re.compile(r"werden zusammenhängend beantwortet", re.I)
 
@@ -96,7 +98,9 @@ def _answer_opening(hits: Sequence[Hit]) -> tuple[Hit, str] | None:
     if not hits or hits[0].chunk.kind != "question" or hits[0].relevance < QUESTION_MATCH:
         return None
     for hit in hits[1:EVIDENCE_HITS]:
-        if hit.chunk.kind != "question" and hits[0].chunk.text[:60] in hit.chunk.question:
+        # an answer divided under headings (Wirtschaft, Verkehr, ...) has no single opening statement
+        if hit.chunk.kind != "question" and hits[0].chunk.text[:60] in hit.chunk.question \
+                and ">" not in hit.chunk.section:
             units = [hit.chunk.text[s:e] for s, e in evidence_units(hit.chunk.text)]
             statements = [u for u in units if not _BOILERPLATE.search(u)]
             return (hit, statements[0]) if statements else None
@@ -121,13 +125,17 @@ def _step(text: str, a: str, b: str) -> int:
     return spans.index(b) - spans.index(a) if a in spans and b in spans else 0
 
 
-def refusal_reason(question: str, hits: Sequence[Hit], evidence) -> str | None:
+def refusal_reason(question: str, hits: Sequence[Hit], evidence, vocabulary=frozenset()) -> str | None:
     if is_injection(question):
         return "injection"
     if not evidence:
         return "no evidence"
-    if max(h.relevance for h in hits[:EVIDENCE_HITS]) < MIN_RELEVANCE:
+    relevance = max(h.relevance for h in hits[:EVIDENCE_HITS])
+    if relevance < MIN_RELEVANCE:
         return "not relevant enough"
+    unknown = unknown_nouns(question, vocabulary)
+    if unknown and relevance < UNKNOWN_NOUN_RELEVANCE:
+        return f"the paper never mentions {unknown[0]!r}"
     corpus_text = " ".join(h.chunk.text for h in hits[:EVIDENCE_HITS])
     missing = [y for y in _YEAR.findall(question) if y not in corpus_text]
     if missing:
@@ -138,6 +146,19 @@ def refusal_reason(question: str, hits: Sequence[Hit], evidence) -> str | None:
     if _ASKS_NUMBER.search(question) and not re.search(r"\d|" + _NUMBER_WORDS, quoted, re.I):
         return "asks for a number the evidence does not give"
     return None
+
+
+def unknown_nouns(question: str, vocabulary) -> list[str]:
+    """Nouns of a German question that the corpus never uses, not even misspelt or as a compound part."""
+    if not vocabulary or detect_language(question) != "de":
+        return []
+    out = []
+    for word in re.findall(r"(?<=\s)[A-ZÄÖÜ][a-zäöüß]{3,}", question):
+        tokens = tokenize(word)
+        if tokens and not any(t in vocabulary or difflib.get_close_matches(t, vocabulary, n=1, cutoff=0.8)
+                              for t in tokens):
+            out.append(word)
+    return out
 
 
 def refuse(question: str, lang: str, hits: Sequence[Hit], reason: str) -> Answer:
@@ -196,11 +217,11 @@ def verify(text: str, citations: Sequence[Citation], lang: str) -> list[str]:
 
 
 def answer_stream(question: str, resolved: str, hits: Sequence[Hit], generator, settings,
-                  lang: str | None = None) -> Iterator[str | Answer]:
+                  lang: str | None = None, vocabulary=frozenset()) -> Iterator[str | Answer]:
     """Yields text as it becomes available; the last item is the final Answer."""
     lang = lang or detect_language(question)
     evidence = select_evidence(resolved, hits)
-    reason = refusal_reason(resolved if resolved != question else question, hits, evidence)
+    reason = refusal_reason(resolved, hits, evidence, vocabulary)
     if reason:
         ans = refuse(question, lang, hits, reason)
         yield ans.text

@@ -129,7 +129,8 @@ class Pipeline:
         first = None
         # a short follow-up ("2016?") keeps the language of the conversation
         lang = detect_language(question, default=detect_language(history[-1][0]) if history else "de")
-        for item in answering.answer_stream(question, resolved, hits, generator, self.settings, lang):
+        for item in answering.answer_stream(question, resolved, hits, generator, self.settings, lang,
+                                            self._retriever.vocabulary):
             if isinstance(item, Answer):
                 t2 = time.perf_counter()
                 timings = {"retrieval": t1 - t0, "generation": t2 - t1, "total": t2 - t0,

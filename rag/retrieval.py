@@ -63,6 +63,7 @@ class Retriever:
         # sentence tokens include the heading and list introduction the sentence stands under
         self.unit_tokens = [set(tokenize(unit_context(index.chunks[ci], s, e))) for ci, s, e in index.sentences]
         self.max_idf = max(self.bm25.idf.values(), default=1.0)
+        self.vocabulary = frozenset(self.bm25.idf)
         self.answer_of = answer_chunks(index.chunks)
 
     def search(self, query: str, k: int = 5) -> list[Hit]:

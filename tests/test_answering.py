@@ -77,3 +77,10 @@ def test_one_citation_per_chunk_with_joined_quote():
     cits = answering.cite(ev)
     assert [c.n for c in cits] == [1, 2]
     assert cits[0].quote == TRADE.text and cits[1].chunk is VISIT
+
+
+def test_unknown_nouns_ignore_typos_and_compound_parts():
+    vocab = frozenset({"botschaft", "kasachstan", "handel", "partn", "hochschul", "wismar"})
+    assert answering.unknown_nouns("Was ist die Hauptstadt von Kasachstan?", vocab) == ["Hauptstadt"]
+    assert answering.unknown_nouns("Wen traf der Botschaftr?", vocab) == []
+    assert answering.unknown_nouns("Which capital?", vocab) == []  # English: no such check
