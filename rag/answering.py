@@ -39,7 +39,7 @@ MIN_RELEVANCE = 0.40  # no sentence this close to the question (cosine): the pap
 NEXT_MARGIN = 0.35  # the sentence after the best one is quoted too when it scores this close
 PREVIOUS_MARGIN = 0.15  # and the one before it when it scores this close
 CONTINUATION_CHARS = 450  # a following sentence of the same paragraph is quoted too, up to this length
-UNKNOWN_NOUN_RELEVANCE = 0.55  # ... and a question about a noun the paper never uses needs this much
+UNKNOWN_NOUN_RELEVANCE = 0.50  # ... and a question about a noun the paper never uses needs this much
 QUESTION_MATCH = 0.6  # a question of the paper this close to the asker's is answered by its answer
 _BOILERPLATE = re.compile(r"werden zusammenhängend beantwortet", re.I)
 
@@ -155,10 +155,14 @@ def unknown_nouns(question: str, vocabulary) -> list[str]:
     out = []
     for word in re.findall(r"(?<=\s)[A-ZÄÖÜ][a-zäöüß]{3,}", question):
         tokens = tokenize(word)
-        if tokens and not any(t in vocabulary or difflib.get_close_matches(t, vocabulary, n=1, cutoff=0.8)
-                              for t in tokens):
+        if tokens and not any(_known(t, vocabulary) for t in tokens):
             out.append(word)
     return out
+
+
+def _known(token: str, vocabulary) -> bool:
+    return token in vocabulary or any(token in v for v in vocabulary if len(token) >= 5) \
+        or bool(difflib.get_close_matches(token, vocabulary, n=1, cutoff=0.8))
 
 
 def refuse(question: str, lang: str, hits: Sequence[Hit], reason: str) -> Answer:
