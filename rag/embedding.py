@@ -1,6 +1,7 @@
 """The Embedder seam: a Protocol, the sentence-transformers implementation and a deterministic fake."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from typing import Protocol, Sequence
@@ -39,10 +40,8 @@ class SentenceTransformerEmbedder:
     def warm_up(self) -> None:
         if self.path in _LOADED:
             return
-        import torch
         from sentence_transformers import SentenceTransformer
 
-        torch.set_num_threads(max(1, torch.get_num_threads()))
         try:
             _LOADED[self.path] = SentenceTransformer(self.path, device="cpu")
         except Exception as exc:  # the library raises many kinds; report one line
@@ -68,7 +67,22 @@ class SentenceTransformerEmbedder:
         return self._encode(self.model.encode_document, texts, progress)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(self.model.encode_query, texts, False)
+        # A question is a few dozen tokens: the matrices are too small to gain from a second thread,
+        # and when the other core is busy the threads wait on each other (measured 8x slower).
+        with _threads(1):
+            return self._encode(self.model.encode_query, texts, False)
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class FakeEmbedder:

@@ -145,11 +145,15 @@ _LOAD_LOCK = threading.Lock()
 class TransformersGenerator:
     """Any transformers causal LM: a local folder, a ``.gguf`` file, or a hub id where a hub is reachable.
 
-    Greedy decoding only: answers must be reproducible. With ``quantize`` the Linear layers (including the
-    output head) run as dynamic int8, which is about 2x faster on CPU for small models.
+    Greedy decoding only: answers must be reproducible. ``quantize`` runs every Linear layer (the output
+    head too) as dynamic int8: on gemma-3-270m that is 1.5-1.8x faster at prefill/decode but clearly worse
+    (perplexity on the paper 12 -> 29, see scripts/bench_generator.py), and batch-dependent, so leave it
+    off for scoring. ``threads`` sets torch's (process-wide) thread count when the model loads; 1 is the
+    default because on a busy 2-core machine two threads made a decoding step 12x slower, not faster.
+    None keeps torch's default.
     """
 
-    def __init__(self, model: str | Path, *, quantize: bool = True, threads: int | None = None,
+    def __init__(self, model: str | Path, *, quantize: bool = True, threads: int | None = 1,
                  name: str | None = None):
         self.path = str(model)
         self.quantize = quantize
@@ -349,7 +353,7 @@ class TransformersGenerator:
         return scores
 
     def copy_span(self, prompt: str, source: str, *, max_new_tokens: int) -> str:
-        """The span of ``source`` the model copies greedily after ``prompt``; "" if it would rather stop.
+        """The span of ``source`` the model copies greedily after ``prompt`` (at least one token).
 
         Each step picks the likeliest of: a token continuing the span (or a case/space variant of one), a
         stop token (EOS or any token with a line break), or a proper prefix of a continuing token (the
@@ -426,7 +430,7 @@ def _load(path: str, quantize: bool, threads: int | None):
     looks_local = local.is_absolute() or path.startswith((".", "~")) or local.exists()
     if looks_local and not local.exists():
         raise ModelError(f"generator model not found: {local}")
-    if threads:  # torch's default is one thread per physical core, right for a machine of our own
+    if threads:
         torch.set_num_threads(threads)
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer

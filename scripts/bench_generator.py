@@ -2,6 +2,7 @@
 
     python scripts/bench_generator.py                      # speed + quality, fp32 and int8
     python scripts/bench_generator.py --modes fp32 --skip-speed --model /path/to/folder
+    python scripts/bench_generator.py --threads 0 --skip-quality   # torch's default thread count
 
 Each mode runs in a fresh subprocess (clean load time and peak RSS). The machine may be shared: the
 load average is printed next to every result, and medians over ``--repeats`` runs are reported.
@@ -246,7 +247,7 @@ def speed(gen, repeats: int) -> dict:
 def single(args) -> dict:
     from rag.generation import TransformersGenerator
 
-    gen = TransformersGenerator(args.model, quantize=args.single == "int8", threads=args.threads)
+    gen = TransformersGenerator(args.model, quantize=args.single == "int8", threads=args.threads or None)
     load0 = os.getloadavg()[0]
     t = time.perf_counter()
     gen.warm_up()
@@ -274,7 +275,7 @@ def main(argv=None) -> None:
     ap.add_argument("--model", default=None, help="model folder (default: the packaged gemma-3-270m)")
     ap.add_argument("--modes", default="fp32,int8")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default, all cores)")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--out", type=Path, default=None, help="write the full JSON here")
@@ -287,7 +288,7 @@ def main(argv=None) -> None:
     results = []
     for mode in args.modes.split(","):
         cmd = [sys.executable, __file__, "--single", mode, "--model", args.model, "--repeats", str(args.repeats)]
-        cmd += ["--threads", str(args.threads)] if args.threads else []
+        cmd += ["--threads", str(args.threads)]
         cmd += ["--skip-speed"] * args.skip_speed + ["--skip-quality"] * args.skip_quality
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode:
