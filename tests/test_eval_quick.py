@@ -20,7 +20,7 @@ def test_quick_eval_real_pipeline(real_pipeline, real_settings, tmp_path):
 
     report = run(configs=list(CONFIGS), out_dir=tmp_path, limit=6, progress=False,
                  settings_overrides={"index_dir": real_settings.index_dir}, pipeline_factory=factory,
-                 thresholds=["hybrid-extractive:hit_at_3>=0.8"])
+                 thresholds=["hybrid-extractive:hit@3>=0.8"])
     results = json.loads((report.report_path.parent / "results.json").read_text())
     assert report.report_path.exists() and list(report.report_path.parent.glob("*.png"))
     assert not report.failed_thresholds, report.failed_thresholds
