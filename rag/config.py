@@ -31,7 +31,7 @@ class Settings:
     k: int = 5
     rrf_k: int = 60
     # answering
-    answer_mode: str = "verified"  # verified (model + verification) | extractive
+    answer_mode: str = "extractive"  # extractive (default; see README: Evaluation) | verified (model short answer)
     max_new_tokens: int = 48
     max_question_chars: int = 1000
 
