@@ -24,7 +24,7 @@ class Settings:
     # models: a packaged name, a local folder, or a hub id where a hub is reachable
     embedder: str = DEFAULT_EMBEDDER
     generator: str = DEFAULT_GENERATOR
-    quantize: bool = True  # dynamic int8 for the generator's linear layers
+    quantize: bool = False  # dynamic int8 for the generator: faster, but measured much worse (README)
     # retrieval
     retrieval: str = "hybrid"  # hybrid | dense | bm25
     index_type: str = "flat"  # flat (exact) | hnsw (approximate, for large corpora)
