@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import time
 from pathlib import Path
@@ -131,6 +132,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def run_from_args(args: argparse.Namespace) -> int:
     """Run as the CLI asked; 0 if every threshold holds, 1 if not. RagError propagates to the CLI."""
     overrides = {"index_dir": getattr(args, "index_dir", None)}
+    if args.corpus and overrides["index_dir"] is None:
+        # another corpus gets an index of its own, so the product's index stays as it is
+        key = hashlib.sha256("\n".join(str(Path(p).resolve()) for p in args.corpus).encode()).hexdigest()[:12]
+        overrides["index_dir"] = Path(Settings.from_env().home) / "eval-index" / key
     report = run(args.gold, args.configs, corpus=args.corpus, out_dir=args.out, thresholds=args.thresholds,
                  limit=args.limit, settings_overrides={k: v for k, v in overrides.items() if v is not None})
     print(report.summary_table)
