@@ -175,6 +175,7 @@ def cite(evidence) -> tuple[Citation, ...]:
     """One citation per distinct chunk, numbered in order of first use; quotes are verbatim."""
     cits: list[Citation] = []
     for hit, sent, _ in evidence:
+        sent = sent.rstrip(" ,;")  # "Jahr 2016: 5,458 Mio. Euro (Platz 98)," quoted without the list comma
         for c in cits:
             if c.chunk.chunk_id == hit.chunk.chunk_id:
                 cits[cits.index(c)] = Citation(c.n, c.chunk, _join_quotes(hit.chunk.text, c.quote, sent))
