@@ -1,7 +1,6 @@
 """Shared fixtures: fakes for fast tests, the real models loaded once per test session."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 
 import pytest
 
-from rag.cli import build_parser, main
+from rag.cli import main
 from rag.config import REPO
 
 VERBS = ["ask", "search", "index", "models", "serve", "eval"]
