@@ -282,6 +282,7 @@ def score_record(record: Mapping) -> dict:
     s["quotes_verbatim"] = sum(quotes) / len(quotes) if quotes else None
     s["latency_total"] = record.get("latency_total")
     s["latency_first_text"] = record.get("latency_first_text")
+    s["latency_retrieval"] = (record.get("timings") or {}).get("retrieval")
     return s
 
 
@@ -296,9 +297,11 @@ METRICS = (
     "evidence_recall@5", "refusal_precision", "refusal_recall", "wrongly_refused_rate",
     "language_accuracy", "citation_precision", "citation_recall", "quotes_verbatim", "ungrounded_rate",
     "forbidden_rate", "error_rate", "latency_p50", "latency_p95", "first_text_p50", "first_text_p95",
+    "retrieval_p50", "retrieval_p95",
 )
 LOWER_IS_BETTER = frozenset({"wrongly_refused_rate", "ungrounded_rate", "forbidden_rate", "error_rate",
-                             "latency_p50", "latency_p95", "first_text_p50", "first_text_p95"})
+                             "latency_p50", "latency_p95", "first_text_p50", "first_text_p95",
+                             "retrieval_p50", "retrieval_p95"})
 
 
 def aggregate(records: Sequence[Mapping], scores: Sequence[Mapping] | None = None) -> dict:
@@ -310,6 +313,7 @@ def aggregate(records: Sequence[Mapping], scores: Sequence[Mapping] | None = Non
     answered = [s for s in scores if not s["refused"] and not s["error"]]
     total = [s["latency_total"] for s in scores]
     first = [s["latency_first_text"] for s in scores]
+    retrieval = [s["latency_retrieval"] for s in scores]
     return {
         "n": len(records), "n_answerable": len(ans), "n_unanswerable": len(records) - len(ans),
         "accuracy": _mean(s["correct"] for s in scores),
@@ -331,6 +335,7 @@ def aggregate(records: Sequence[Mapping], scores: Sequence[Mapping] | None = Non
         "error_rate": _mean(s["error"] for s in scores),
         "latency_p50": percentile(total, 50), "latency_p95": percentile(total, 95),
         "first_text_p50": percentile(first, 50), "first_text_p95": percentile(first, 95),
+        "retrieval_p50": percentile(retrieval, 50), "retrieval_p95": percentile(retrieval, 95),
     }
 
 

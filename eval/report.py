@@ -106,7 +106,7 @@ def check_thresholds(checks: Sequence[Threshold], summaries: Mapping[str, Mappin
 def _fmt(metric: str, value) -> str:
     if value is None:
         return "n/a"
-    if metric.startswith(("latency", "first_text")):
+    if metric.startswith(("latency", "first_text", "retrieval_p")):
         return f"{value:.2f} s"
     if metric in ("n", "n_answerable", "n_unanswerable"):
         return str(int(value))
@@ -188,11 +188,12 @@ def failures_section(results: Mapping[str, Sequence[Mapping]]) -> str:
 
 
 def _latency_table(summaries: Mapping[str, Mapping], meta: Mapping) -> str:
-    keys = ("first_text_p50", "first_text_p95", "latency_p50", "latency_p95")
+    keys = ("retrieval_p50", "retrieval_p95", "first_text_p50", "first_text_p95", "latency_p50", "latency_p95")
     rows = [[cfg] + [_fmt(k, s["overall"].get(k)) for k in keys]
             + [_fmt("latency", meta.get("settings", {}).get(cfg, {}).get("warm_up_seconds"))]
             for cfg, s in summaries.items()]
-    return _table(["config", "first text p50", "first text p95", "answer p50", "answer p95", "warm-up"], rows)
+    return _table(["config", "retrieval p50", "retrieval p95", "first text p50", "first text p95", "answer p50",
+                   "answer p95", "warm-up"], rows)
 
 
 def _settings_lines(meta: Mapping) -> str:

@@ -189,8 +189,8 @@ def test_score_record_for_refusals_and_errors():
 
 def test_summarize_overall_by_language_and_type_without_mutating():
     records = [
-        record(id="a"),
-        record(id="b", language="en", answer_language="en", answer="5,458 [1]"),
+        record(id="a", timings={"retrieval": 0.1}),
+        record(id="b", language="en", answer_language="en", answer="5,458 [1]", timings={"retrieval": 0.3}),
         record(id="c", language="en", answer_language="en", type="unanswerable", answerable=False, facts=[],
                evidence=[], refused=True, answer="Not in the paper.", citations=[], latency_total=3.0),
         record(id="d", language="en", answer_language="de", type="offtopic", answerable=False, facts=[],
@@ -206,6 +206,7 @@ def test_summarize_overall_by_language_and_type_without_mutating():
     assert o["language_accuracy"] == 0.75
     assert o["hit@5"] == 1.0 and o["mrr"] == 0.5
     assert o["latency_p50"] == 1.5 and o["latency_p95"] == pytest.approx(2.85)
+    assert o["retrieval_p50"] == pytest.approx(0.2) and o["retrieval_p95"] == pytest.approx(0.29)
     assert set(s["by_language"]) == {"de", "en"} and s["by_language"]["de"]["accuracy"] == 1.0
     assert s["by_type"]["unanswerable"]["accuracy"] == 1.0 and s["by_type"]["offtopic"]["accuracy"] == 0.0
     assert s["by_type"]["fact"]["n"] == 2 and s["by_type"]["offtopic"]["fact_accuracy"] is None
