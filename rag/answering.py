@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .text import LABELLED, detect_language, tokenize, evidence_units, normalize_number, numbers
+from .text import LABELLED, YEAR, detect_language, evidence_units, normalize_number, numbers, tokenize
 from .types import Answer, Citation, Hit
 
 # Questions that try to steer the assistant instead of asking about the paper.
@@ -25,7 +25,6 @@ _INJECTION = re.compile(
     r"|vergiss\s+(alle|deine)|forget\s+(all|your)|you\s+are\s+now|du\s+bist\s+jetzt|act\s+as|developer\s+mode|jailbreak",
     re.IGNORECASE,
 )
-_YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 PROMPTS = Path(__file__).parent / "prompts"
 # The answer types the evidence must be able to supply.
 _ASKS_NAME = re.compile(r"\bwie hei(ß|ss)t|\bname[ns]?\b|\bnamen\b|\bcalled\b", re.I)
@@ -83,11 +82,11 @@ def select_evidence(question: str, hits: Sequence[Hit]) -> list[tuple[Hit, str, 
     follow = _continuation(top_hit.chunk.text, top_sent)
     if follow and all(follow != s for _, s, _ in chosen):
         chosen.append((top_hit, follow, best))
-    years = set(_YEAR.findall(question))
+    years = set(YEAR.findall(question))
     if len(years) > 1:  # comparisons across years: make sure every asked year is quoted if possible
         for sc, _, h, s in cands:
-            have = {y for _, q, _ in chosen for y in _YEAR.findall(q)}
-            if years - have and set(_YEAR.findall(s)) & (years - have) and len(chosen) < 3:
+            have = {y for _, q, _ in chosen for y in YEAR.findall(q)}
+            if years - have and set(YEAR.findall(s)) & (years - have) and len(chosen) < 3:
                 chosen.append((h, s, sc))
     return chosen
 
@@ -101,7 +100,7 @@ def _answer_opening(hits: Sequence[Hit]) -> tuple[Hit, str] | None:
         # an answer divided under headings (Wirtschaft, Verkehr, ...) has no single opening statement
         if hit.chunk.kind != "question" and hits[0].chunk.text[:60] in hit.chunk.question \
                 and ">" not in hit.chunk.section:
-            units = [hit.chunk.text[s:e] for s, e in evidence_units(hit.chunk.text)]
+            units = _units(hit.chunk.text)
             statements = [u for u in units if not _BOILERPLATE.search(u)]
             return (hit, statements[0]) if statements else None
     return None
@@ -121,8 +120,13 @@ def _continuation(text: str, sentence: str) -> str | None:
 
 def _step(text: str, a: str, b: str) -> int:
     """How many sentences b comes after a in text (0 when unknown)."""
-    spans = [text[s:e] for s, e in evidence_units(text)]
+    spans = _units(text)
     return spans.index(b) - spans.index(a) if a in spans and b in spans else 0
+
+
+@lru_cache(maxsize=256)
+def _units(text: str) -> tuple[str, ...]:
+    return tuple(text[s:e] for s, e in evidence_units(text))
 
 
 def refusal_reason(question: str, hits: Sequence[Hit], evidence, vocabulary=frozenset()) -> str | None:
@@ -137,7 +141,7 @@ def refusal_reason(question: str, hits: Sequence[Hit], evidence, vocabulary=froz
     if unknown and relevance < UNKNOWN_NOUN_RELEVANCE:
         return f"the paper never mentions {unknown[0]!r}"
     corpus_text = " ".join(h.chunk.text for h in hits[:EVIDENCE_HITS])
-    missing = [y for y in _YEAR.findall(question) if y not in corpus_text]
+    missing = [y for y in YEAR.findall(question) if y not in corpus_text]
     if missing:
         return f"year {missing[0]} not in the evidence"
     quoted = " ".join(s for _, s, _ in evidence)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from .text import YEAR
+
 _ANAPHORA = re.compile(
     r"\b(danach|davor|vorher|nachher|diese[rsnm]?|dies|dort|damals|deren|dessen|ihnen|sie|davon|dazu|"
     r"those|these|they|them|their|it|its|there|then|after|before|following|previous)\b"
@@ -12,7 +14,6 @@ _ANAPHORA = re.compile(
 )
 _NEXT = re.compile(r"\b(danach|darauf|folgend\w*|nächste\w*|naechste\w*|after|following|next|later)\b", re.I)
 _PREV = re.compile(r"\b(davor|vorher|zuvor|vorige\w*|before|previous|prior|earlier)\b", re.I)
-_YEAR = re.compile(r"\b(19|20)\d\d\b")
 
 
 def is_followup(question: str) -> bool:
@@ -32,10 +33,10 @@ def resolve(question: str, history: Sequence[Sequence[str]] = ()) -> str:
     if not previous or not is_followup(question):
         return question
     last = str(previous[-1]).strip()
-    years = _YEAR.findall(last)
-    if years and not _YEAR.search(question):
-        year = int(_YEAR.search(last).group(0))
+    years = YEAR.findall(last)
+    if years and not YEAR.search(question):
+        year = int(years[0])
         step = 1 if _NEXT.search(question) else -1 if _PREV.search(question) else 0
         if step:
-            return _YEAR.sub(str(year + step), last, count=1)
+            return YEAR.sub(str(year + step), last, count=1)
     return f"{last} {question}"

@@ -68,7 +68,8 @@ class SentenceTransformerEmbedder:
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         # A question is a few dozen tokens: the matrices are too small to gain from a second thread,
-        # and when the other core is busy the threads wait on each other (measured 8x slower).
+        # and when the other core is busy the threads wait on each other (a query took 1.4 s on two
+        # threads and 0.33 s on one, measured here while another process used a core).
         with _threads(1):
             return self._encode(self.model.encode_query, texts, False)
 

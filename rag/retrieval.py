@@ -6,16 +6,14 @@ from collections import Counter
 from typing import Sequence
 
 import numpy as np
-import re
 
 from .index import Index, unit_context
-from .text import detect_language, tokenize
+from .text import YEAR, detect_language, tokenize
 from .types import Hit
 
 
 ENGLISH_BM25_WEIGHT = 0.3
 SENTENCE_MARGIN = 0.35  # sentences scoring this close to a chunk's best are returned with the hit
-_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 
 
 class BM25:
@@ -133,7 +131,7 @@ class Retriever:
         qtok = set(tokenize(query))
         weight = {t: self.bm25.idf.get(t, self.max_idf) for t in qtok}
         total = sum(weight.values()) or 1.0
-        qyears = set(_YEAR.findall(query))
+        qyears = set(YEAR.findall(query))
         scored, relevance = [], -1.0
         for row in rows:
             _, s, e = self.index.sentences[row]
@@ -143,7 +141,7 @@ class Retriever:
             relevance = max(relevance, dense)
             years = 0.0
             if qyears:
-                context = _YEAR.findall(text) or _YEAR.findall(chunk.text[:s])[-1:]
+                context = YEAR.findall(text) or YEAR.findall(chunk.text[:s])[-1:]
                 years = 0.25 if qyears & set(context) else -0.15 if context else 0.0
             scored.append((dense + 0.5 * lexical + years, text))
         scored.sort(key=lambda t: -t[0])

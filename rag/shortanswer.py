@@ -12,12 +12,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
+from .text import YEAR
 from .types import Citation
 
 PROMPTS = Path(__file__).parent / "prompts"
 _NUMERIC = re.compile(r"\b(wie (hoch|viel\w*|groß)|wann|welche[mns]? (jahr|platz|rang|datum)|how (much|many|high|large)"
                       r"|when|which (year|rank|date)|what (year|rank|date)|platz|rank)\b", re.I)
-_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 MAX_SHORT = 120
 
 
@@ -49,11 +49,11 @@ def acceptable(span: str, question: str, source: str) -> bool:
         return False  # cut inside a word ("das Historisch" of "Historisch-Technische")
     if _NUMERIC.search(question) and not re.search(r"\d", span):
         return False
-    years = set(_YEAR.findall(question))
-    if years and _YEAR.search(source):
+    years = set(YEAR.findall(question))
+    if years and YEAR.search(source):
         at = source.find(span)
-        before = _YEAR.findall(source[:at])
-        near = set(_YEAR.findall(span)) | ({before[-1]} if before else set())
+        before = YEAR.findall(source[:at])
+        near = set(YEAR.findall(span)) | ({before[-1]} if before else set())
         if not years & near:  # e.g. the 2015 figure offered for a question about 2016
             return False
     return True

@@ -70,6 +70,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 
 
 LABELLED = re.compile(r"[^\W\d][^:\n]{0,40}:\s+\S.*\d")  # a "label: value" line with a number
+YEAR = re.compile(r"\b(?:1[89]\d\d|20\d\d)\b")  # a year as a whole word: 1800-2099
 _CLOSED = re.compile(r"[.!?…][\"'“”»)\]]*$")
 
 
