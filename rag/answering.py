@@ -63,8 +63,8 @@ def select_evidence(question: str, hits: Sequence[Hit]) -> list[tuple[Hit, str, 
     for rank, hit in enumerate(hits[:EVIDENCE_HITS]):
         if hit.chunk.kind == "question":
             continue  # the asker's questions are not evidence for an answer
-        for sent, score in zip(hit.sentences, hit.sentence_scores or (0.0,) * len(hit.sentences)):
-            cands.append((score, -rank, hit, sent))
+        for span in hit.spans:
+            cands.append((span.score, -rank, hit, span.text))
     if not cands:
         return []
     cands.sort(key=lambda t: (-t[0], -t[1]))
@@ -180,20 +180,15 @@ def cite(evidence) -> tuple[Citation, ...]:
     cits: list[Citation] = []
     for hit, sent, _ in evidence:
         sent = sent.rstrip(" ,;")  # "Jahr 2016: 5,458 Mio. Euro (Platz 98)," quoted without the list comma
+        at = hit.chunk.text.find(sent)
         for c in cits:
             if c.chunk.chunk_id == hit.chunk.chunk_id:
-                cits[cits.index(c)] = Citation(c.n, c.chunk, _join_quotes(hit.chunk.text, c.quote, sent))
+                start, end = min(c.start, at), max(c.end, at + len(sent))
+                cits[cits.index(c)] = Citation(c.n, c.chunk, c.chunk.text[start:end], start, end)
                 break
         else:
-            cits.append(Citation(len(cits) + 1, hit.chunk, sent))
+            cits.append(Citation(len(cits) + 1, hit.chunk, sent, at, at + len(sent)))
     return tuple(cits)
-
-
-def _join_quotes(text: str, a: str, b: str) -> str:
-    """Two sentences of one chunk as one verbatim quote (the span covering both)."""
-    i, j = text.find(a), text.find(b)
-    start, end = min(i, j), max(i + len(a), j + len(b))
-    return text[start:end]
 
 
 def extractive_text(lang: str, citations: Sequence[Citation], short: str | None = None) -> str:

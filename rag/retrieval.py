@@ -9,7 +9,7 @@ import numpy as np
 
 from .index import Index, unit_context
 from .text import YEAR, detect_language, tokenize
-from .types import Hit
+from .types import Hit, Span
 
 
 ENGLISH_BM25_WEIGHT = 0.3
@@ -113,11 +113,11 @@ class Retriever:
         return out
 
     def _hit(self, ci: int, score: float, query: str, qvec) -> Hit:
-        best, relevance = self.best_sentences(ci, query, qvec)
-        return Hit(self.index.chunks[ci], score, tuple(t for t, _ in best), tuple(sc for _, sc in best), relevance)
+        spans, relevance = self.best_spans(ci, query, qvec)
+        return Hit(self.index.chunks[ci], score, tuple(spans), relevance)
 
-    def best_sentences(self, ci: int, query: str, qvec, top: int = 4) -> tuple[list[tuple[str, float]], float]:
-        """(sentence, score) for the sentences of chunk ci closest to the query, best first, and the
+    def best_spans(self, ci: int, query: str, qvec, top: int = 4) -> tuple[list[Span], float]:
+        """The sentence spans of chunk ci closest to the query, best first, and the
         highest plain cosine similarity of any of them to the question.
 
         The score is the cosine similarity, plus half the share of the question's tokens (weighted
@@ -127,7 +127,7 @@ class Retriever:
         chunk = self.index.chunks[ci]
         rows = self.by_chunk.get(ci, [])
         if not rows:
-            return [(chunk.text, 0.0)], 0.0
+            return [Span(chunk, 0, len(chunk.text))], 0.0
         qtok = set(tokenize(query))
         weight = {t: self.bm25.idf.get(t, self.max_idf) for t in qtok}
         total = sum(weight.values()) or 1.0
@@ -143,7 +143,7 @@ class Retriever:
             if qyears:
                 context = YEAR.findall(text) or YEAR.findall(chunk.text[:s])[-1:]
                 years = 0.25 if qyears & set(context) else -0.15 if context else 0.0
-            scored.append((dense + 0.5 * lexical + years, text))
-        scored.sort(key=lambda t: -t[0])
-        best = scored[0][0]
-        return [(t, sc) for sc, t in scored[:top] if sc >= best - SENTENCE_MARGIN], relevance
+            scored.append(Span(chunk, s, e, dense + 0.5 * lexical + years, dense))
+        scored.sort(key=lambda sp: -sp.score)
+        best = scored[0].score
+        return [sp for sp in scored[:top] if sp.score >= best - SENTENCE_MARGIN], relevance

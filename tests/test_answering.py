@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from rag import answering
 from rag.config import Settings
-from rag.types import Chunk, Citation, Hit
+from rag.types import Chunk, Citation, Hit, Span
 
 TRADE = Chunk("c1", "d", "Jahr 2015: 12,811 Mio. Euro (Platz 75),\nJahr 2016: 5,458 Mio. Euro (Platz 98),", 0, 70,
               2, "Antwort > Wirtschaft")
@@ -13,7 +13,8 @@ S = Settings()
 
 
 def hit(chunk, sents, relevance=0.7):
-    return Hit(chunk, 1.0, tuple(s for s, _ in sents), tuple(sc for _, sc in sents), relevance)
+    spans = tuple(Span(chunk, chunk.text.find(s), chunk.text.find(s) + len(s), sc) for s, sc in sents)
+    return Hit(chunk, 1.0, spans, relevance)
 
 
 def run(question, hits, resolved=None):

@@ -14,7 +14,7 @@ if str(ROOT) not in sys.path:  # ui.py lives beside the rag package, not inside 
 
 import ui  # noqa: E402
 from rag.errors import InputError, ModelError  # noqa: E402
-from rag.types import Answer, Chunk, Citation, Document, Hit  # noqa: E402
+from rag.types import Answer, Chunk, Citation, Document, Hit, Span  # noqa: E402
 
 PASSAGE = ("Die Republik Kasachstan ist eine der leistungsfähigsten Volkswirtschaften in Zentralasien.\n"
            "Jahr 2015: 12,811 Mio. Euro (Platz 75),\nJahr 2016: 5,458 Mio. Euro (Platz 98).")
@@ -31,7 +31,7 @@ def answer(**kw) -> Answer:
     c = chunk()
     base = dict(question="Wie hoch war der Außenhandel 2016?", text="Im Jahr 2016: 5,458 Mio. Euro [1].",
                 language="de", refused=False, citations=(Citation(1, c, QUOTE),),
-                hits=(Hit(c, 0.91, (QUOTE,)),), mode="extractive", timings={"total": 1.234})
+                hits=(Hit(c, 0.91, (Span(c, c.text.find(QUOTE), c.text.find(QUOTE) + len(QUOTE)),)),), mode="extractive", timings={"total": 1.234})
     base.update(kw)
     return Answer(**base)
 
@@ -121,7 +121,7 @@ def test_citation_opens_to_the_whole_passage_with_the_quote_marked():
 def test_everything_from_the_model_and_the_document_is_escaped():
     evil = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
     c = chunk(text=f"Intro {evil} outro.", section=f"Sec {evil}")
-    a = answer(text=f"Answer {evil} [1]", citations=(Citation(1, c, evil),), hits=(Hit(c, 0.5, (evil,)),))
+    a = answer(text=f"Answer {evil} [1]", citations=(Citation(1, c, evil),), hits=(Hit(c, 0.5, (Span(c, c.text.find(evil), c.text.find(evil) + len(evil)),)),))
     for out in (ui.render_answer(a), ui.render_passages(a), ui.render_streaming(evil),
                 ui.render_error(InputError(evil))):
         tags = {t for t, _ in Elements(out).tags}
@@ -156,7 +156,8 @@ def test_streaming_text_is_escaped_and_keeps_markers():
 
 def test_passages_panel_lists_every_hit_and_marks_the_cited_ones():
     other = chunk(text="Hochschule Wismar: Partnerschaft mit der Universität Almaty.", chunk_id="c9", page=5)
-    a = answer(hits=(Hit(chunk(), 0.9, (QUOTE,)), Hit(other, 0.4, ("Hochschule Wismar: Partnerschaft",))))
+    a = answer(hits=(Hit(chunk(), 0.9, (Span(chunk(), chunk().text.find(QUOTE), chunk().text.find(QUOTE) + len(QUOTE)),)),
+                     Hit(other, 0.4, (Span(other, 0, len("Hochschule Wismar: Partnerschaft")),))))
     out = ui.render_passages(a)
     assert Elements(out).count("details", "rag-hit") == 2
     assert out.count("cited [1]") == 1
