@@ -1,0 +1,329 @@
+"""The one service under every front end: the pipeline behind an admission gate, with a deadline and
+one stream bridge.
+
+The REST API, the OpenAI-compatible routes and the Gradio chat all call the model through a Service:
+
+  Service(pipeline).ask_stream(question, history) -> text pieces, then the final Answer   (sync)
+  Service(pipeline).ask / search / documents                                               (sync)
+  Service(pipeline).stream(question, history) -> Stream, iterated with `async for`         (async)
+
+The model serves one call at a time on one long-lived thread; at most ``max_waiting`` calls queue behind
+it (BusyError, 503, beyond that); every admitted call has ``timeout`` seconds, queueing included
+(TimeoutError_, 504). Input is checked (pipeline.check_question / check_history) before a queue place is
+taken, so bad input never waits for the model.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Callable, Iterable, Iterator
+
+from .errors import BusyError, RagError, TimeoutError_
+from .pipeline import check_history, check_question
+from .types import Answer, Document, Hit
+
+log = logging.getLogger("rag.service")
+
+
+class LoadingError(BusyError):
+    """The models are still loading (or failed to load)."""
+
+
+class Gate:
+    """One model thread, one call at a time, at most ``max_waiting`` calls queued behind it.
+
+    Admission is decided at once (BusyError when the queue is full); an admitted call has until its
+    deadline. One thread for every model call keeps torch's per-thread state and the allocator's arenas
+    from multiplying. A call that outlives its request keeps the model until it really ends; one that
+    never started by its deadline is dropped.
+    """
+
+    def __init__(self, max_waiting: int = 4, timeout: float = 60.0):
+        self.max_waiting, self.timeout = max_waiting, timeout
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-model")
+        self._lock = threading.Lock()
+        self._admitted = 0
+        self._running = False
+        self._service = 2.0  # moving average of call durations, for Retry-After
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {"running": int(self._running), "waiting": self._admitted - int(self._running),
+                    "max_waiting": self.max_waiting}
+
+    def retry_after(self) -> int:
+        """Seconds a refused client should wait: the queue's expected drain time, 1..60."""
+        with self._lock:
+            return max(1, min(60, round(self._service * max(1, self._admitted))))
+
+    def timeout_error(self, note: str = "") -> TimeoutError_:
+        return TimeoutError_(f"no answer within {self.timeout:g} s{note}; try again later")
+
+    def submit(self, fn, *args) -> Future:
+        """Admit (or raise BusyError) and queue fn(*args) for the model thread."""
+        with self._lock:
+            if self._admitted >= 1 + self.max_waiting:
+                raise BusyError(f"the server is busy ({self.max_waiting} requests already waiting); retry later")
+            self._admitted += 1
+        try:
+            future = self.executor.submit(self._run, time.monotonic() + self.timeout, fn, args)
+        except BaseException:
+            self._leave(None)
+            raise
+        future.add_done_callback(self._leave)  # on completion and on cancellation alike
+        return future
+
+    def run(self, fn, *args):
+        """fn(*args) on the model thread, waiting at most until the deadline."""
+        future = self.submit(fn, *args)
+        try:
+            return future.result(timeout=self.timeout)
+        except FutureTimeout:
+            future.cancel()
+            raise self.timeout_error() from None
+
+    async def call(self, fn, *args):
+        """fn(*args) on the model thread; the event loop keeps serving meanwhile."""
+        future = self.submit(fn, *args)
+        try:  # on timeout wait_for cancels the call if it has not started yet
+            return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
+        except TimeoutError:
+            raise self.timeout_error() from None
+
+    def _run(self, deadline: float, fn, args):
+        if time.monotonic() > deadline:  # its caller has already been told 504
+            raise self.timeout_error(" (waited in the queue)")
+        t0 = time.monotonic()
+        with self._lock:
+            self._running = True
+        try:
+            return fn(*args)
+        finally:
+            with self._lock:
+                self._running = False
+                self._service = 0.8 * self._service + 0.2 * (time.monotonic() - t0)
+
+    def _leave(self, _future) -> None:
+        with self._lock:
+            self._admitted -= 1
+
+
+class Stream:
+    """The one bridge from the model thread to a consumer: iterate it (a chat worker thread) or
+    ``async for`` over it (an HTTP route); each yields the producer's items and then raises its error,
+    or TimeoutError_ past the deadline.
+
+    Admission happens in the constructor (BusyError at once), so a refusal can still become a status
+    code. When the consumer stops early the producer stops at its next item and the queue place is
+    given back.
+    """
+
+    def __init__(self, gate: Gate, make_items: Callable[[], Iterable]):
+        self._gate = gate
+        self._cond = threading.Condition()
+        self._items: deque = deque()
+        self._finished = False
+        self._error: BaseException | None = None
+        self._wake: Callable[[], None] | None = None  # set by an async consumer
+        self._stop = threading.Event()
+        self.deadline = time.monotonic() + gate.timeout
+        self._future = gate.submit(self._produce, make_items)
+        self._future.add_done_callback(self._done)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._future.cancel()  # only succeeds while it still waits in the queue
+
+    def __iter__(self) -> Iterator:
+        try:
+            while True:
+                with self._cond:
+                    while not (self._items or self._finished):
+                        remaining = self.deadline - time.monotonic()
+                        if remaining <= 0:
+                            raise self._gate.timeout_error()
+                        self._cond.wait(remaining)
+                    item = self._next()
+                if item is _END:
+                    return
+                yield item
+        finally:
+            self.close()
+
+    async def __aiter__(self):
+        loop, ready = asyncio.get_running_loop(), asyncio.Event()
+
+        def wake() -> None:  # called by the producer, under self._cond
+            try:
+                loop.call_soon_threadsafe(ready.set)
+            except RuntimeError:  # the loop is gone (server shutting down)
+                self._stop.set()
+
+        with self._cond:
+            self._wake = wake
+        try:
+            while True:
+                with self._cond:
+                    item = self._next() if self._items or self._finished else None
+                    if item is None:
+                        ready.clear()
+                if item is _END:
+                    return
+                if item is not None:
+                    yield item
+                    continue
+                remaining = self.deadline - time.monotonic()
+                try:
+                    if remaining <= 0:
+                        raise TimeoutError
+                    await asyncio.wait_for(ready.wait(), remaining)
+                except TimeoutError:
+                    raise self._gate.timeout_error() from None
+        finally:
+            self.close()
+
+    def _next(self):
+        """The next item, _END, or the producer's error (call under self._cond, with something there)."""
+        if self._items:
+            return self._items.popleft()
+        if self._error is not None:
+            raise self._error
+        return _END
+
+    def _produce(self, make_items) -> None:
+        if self._stop.is_set():  # the consumer left while this call waited in the queue
+            return
+        items = make_items()
+        try:
+            for item in items:
+                if self._stop.is_set():
+                    break
+                with self._cond:
+                    self._items.append(item)
+                    self._notify()
+        finally:
+            getattr(items, "close", lambda: None)()
+
+    def _done(self, future: Future) -> None:
+        with self._cond:
+            self._finished = True
+            if not future.cancelled():
+                self._error = future.exception()
+            self._notify()
+
+    def _notify(self) -> None:
+        self._cond.notify_all()
+        if self._wake is not None:
+            self._wake()
+
+
+_END = object()
+
+
+class Service:
+    """The pipeline as every front end sees it. Cheap to construct; ``start()`` warms the models up on
+    the model thread, while ``status`` says "loading" (then "ready" or "failed")."""
+
+    def __init__(self, pipeline, *, max_waiting: int = 4, timeout: float = 60.0):
+        self.pipeline = pipeline
+        self.settings = pipeline.settings
+        self.gate = Gate(max_waiting, timeout)
+        self.status = "ready" if getattr(pipeline, "ready", False) else "loading"
+        self.error: str | None = None
+
+    # -- readiness ------------------------------------------------------------------------------------
+    def start(self) -> Future | None:
+        """Warm the models up on the model thread (once); every model call then runs on that thread."""
+        if self.status != "loading":
+            return None
+        return self.gate.executor.submit(self._warm_up)
+
+    def _warm_up(self) -> None:
+        try:
+            t0 = time.monotonic()
+            self.pipeline.warm_up()
+            self.status = "ready"
+            log.info("ready: the models loaded in %.0f s", time.monotonic() - t0)
+        except Exception as exc:  # reported by health and every call; the server stays up to say so
+            self.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.status = "failed"
+            log.error("warm-up failed: %s", self.error, exc_info=not isinstance(exc, RagError))
+
+    def require_ready(self) -> None:
+        if self.status == "loading":
+            raise LoadingError("the models are still loading; retry in a few seconds")
+        if self.status == "failed":
+            raise LoadingError(f"the models failed to load: {self.error}")
+
+    def health(self) -> dict:
+        out = {"status": self.status, "answer_mode": self.settings.answer_mode, "queue": self.gate.stats()}
+        if self.error:
+            out["error"] = self.error
+        return out
+
+    def counts(self) -> dict:
+        """Documents and chunks of the loaded index (only when ready)."""
+        index = self.pipeline.index
+        return {"documents": len(index.documents), "chunks": len(index.chunks)}
+
+    # -- sync: the chat window calls these from its worker threads ---------------------------------------
+    def ask_stream(self, question: str, history=()) -> Iterator[str | Answer]:
+        """Text pieces as they are produced, then the final, verified Answer."""
+        return iter(self.stream(question, history))
+
+    def ask(self, question: str, history=()) -> Answer:
+        return _last(self.ask_stream(question, history))
+
+    def search(self, question: str, history=(), k: int | None = None) -> list[Hit]:
+        question, history = self._checked(question, history)
+        return self.gate.run(self.pipeline.search, question, history, k)
+
+    def documents(self) -> list[Document]:
+        """The loaded documents; while the models load, waits for them (behind the warm-up)."""
+        if self.status == "loading":
+            return self.gate.run(self.pipeline.documents)
+        self.require_ready()
+        return self.pipeline.documents()
+
+    def document_metadata(self) -> dict[str, dict]:
+        return {d.doc_id: d.metadata for d in self.documents()}
+
+    # -- async: the HTTP routes ----------------------------------------------------------------------------
+    def stream(self, question: str, history=()) -> Stream:
+        """Check, admit (BusyError when full) and queue one answer; iterate the Stream for its items."""
+        question, history = self._checked(question, history)
+        return Stream(self.gate, lambda: self.pipeline.ask_stream(question, history))
+
+    async def ask_async(self, question: str, history=()) -> Answer:
+        answer = None
+        async for item in self.stream(question, history):
+            answer = item
+        return _final(answer)
+
+    async def search_async(self, question: str, history=(), k: int | None = None) -> list[Hit]:
+        question, history = self._checked(question, history)
+        return await self.gate.call(self.pipeline.search, question, history, k)
+
+    def _checked(self, question, history) -> tuple[str, list]:
+        question = check_question(question, self.settings)
+        history = [list(turn) for turn in check_history(history)]
+        self.require_ready()
+        return question, history
+
+
+def _last(items: Iterable) -> Answer:
+    answer = None
+    for answer in items:
+        pass
+    return _final(answer)
+
+
+def _final(item) -> Answer:
+    if not isinstance(item, Answer):
+        raise RagError("the answer stream ended without an answer")
+    return item
