@@ -1,11 +1,19 @@
-"""The `rag` command: thin verbs over the pipeline. Errors become one line and an exit code."""
+"""The `rag` command: thin verbs over the pipeline. Errors become one line and an exit code.
+
+Readable text by default, JSON with --json. Single questions load only what the answer mode needs and
+keep the libraries' progress bars quiet (our own bars, for index builds, stay); model loading is
+reported apart from retrieval as timings.load.
+"""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import time
 from pathlib import Path
 
+from . import config
 from .config import Settings
 from .errors import InputError, RagError
 
@@ -31,17 +39,25 @@ def main(argv=None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag", description="Offline, cited answers from German parliamentary papers.")
     p.add_argument("--index-dir", type=Path, help="index folder (default: ./index or RAG_INDEX_DIR)")
-    p.add_argument("--retrieval", choices=["hybrid", "dense", "bm25"], help="retrieval mode (default hybrid)")
-    p.add_argument("--answer-mode", choices=["verified", "extractive"], help="answering (default verified)")
+    p.add_argument("--retrieval", choices=config.RETRIEVAL_MODES,
+                   help=f"retrieval mode (default {Settings.retrieval}, or RAG_RETRIEVAL)")
+    p.add_argument("--answer-mode", choices=config.ANSWER_MODES,
+                   help=f"answering (default {Settings.answer_mode}, or RAG_ANSWER_MODE)")
     sub = p.add_subparsers(title="verbs", metavar="VERB")
 
     ask = sub.add_parser("ask", help="answer a question with cited passages")
     _question_args(ask)
+    ask.add_argument("--history", type=Path, metavar="FILE",
+                     help="JSON file: the conversation so far, a list of [user, assistant] pairs")
     ask.set_defaults(func=cmd_ask)
+
+    chat = sub.add_parser("chat", help="ask one question after another (follow-ups use the conversation)")
+    chat.add_argument("--json", action="store_true", help="print each answer as JSON")
+    chat.set_defaults(func=cmd_chat)
 
     search = sub.add_parser("search", help="show the passages retrieved for a question")
     _question_args(search)
-    search.add_argument("--k", type=int, default=None, help="number of hits (default 5)")
+    search.add_argument("--k", type=int, default=None, help=f"number of hits (default {Settings.k})")
     search.set_defaults(func=cmd_search)
 
     index = sub.add_parser("index", help="build or inspect the index")
@@ -49,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     build = isub.add_parser("build", help="(re)build the index, adding .txt/.pdf files to the corpus")
     build.add_argument("paths", nargs="*", type=Path)
     build.set_defaults(func=cmd_index_build)
-    info = isub.add_parser("info", help="show the index manifest")
+    info = isub.add_parser("info", help="show the index: documents, chunks, embedder")
+    info.add_argument("--json", action="store_true", help="print the manifest as JSON")
     info.set_defaults(func=cmd_index_info)
     index.set_defaults(func=lambda a: index.print_help() or 2)
 
@@ -57,10 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     msub = models.add_subparsers(metavar="ACTION")
     fetch = msub.add_parser("fetch", help="fetch, assemble and verify the models into the cache")
     fetch.add_argument("--force", action="store_true", help="fetch again even if installed")
+    fetch.add_argument("--json", action="store_true", help="print JSON")
     fetch.set_defaults(func=cmd_models_fetch)
     minfo = msub.add_parser("info", help="show installed models, sizes and licences")
+    minfo.add_argument("--json", action="store_true", help="print JSON, one object per model")
     minfo.set_defaults(func=cmd_models_info)
     verify = msub.add_parser("verify", help="check every model file against its pinned sha256")
+    verify.add_argument("--json", action="store_true", help="print JSON, one object per model")
     verify.set_defaults(func=cmd_models_verify)
     models.set_defaults(func=lambda a: models.print_help() or 2)
 
@@ -82,17 +102,62 @@ def build_parser() -> argparse.ArgumentParser:
 def _question_args(p):
     p.add_argument("question", nargs="?", help="the question (German or English)")
     p.add_argument("--batch", type=Path, help='JSONL file: {"question": str, "history": [[user, assistant], ...]}')
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--json", action="store_true", help="print JSON (one line per question)")
 
 
-def _settings(args) -> Settings:
-    return Settings.from_env(index_dir=args.index_dir, retrieval=args.retrieval, answer_mode=args.answer_mode)
+def _settings(args, **overrides) -> Settings:
+    return Settings.from_env(index_dir=args.index_dir, retrieval=args.retrieval, answer_mode=args.answer_mode,
+                             **overrides)
 
 
-def _pipeline(args):
+def _pipeline(args, **overrides):
     from .pipeline import Pipeline
 
-    return Pipeline(_settings(args))
+    return Pipeline(_settings(args, **overrides))
+
+
+@contextlib.contextmanager
+def quiet_libraries():
+    """No "Loading weights" bars or advice from transformers while a single question loads the models."""
+    from transformers.utils import logging as hf_logging
+
+    was_on, level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+        hf_logging.set_verbosity(level)
+
+
+def _warm(pipe, quiet: bool) -> float:
+    """Load the models (and the index) now; seconds taken, so answers can report it as timings.load."""
+    t0 = time.perf_counter()
+    with quiet_libraries() if quiet else contextlib.nullcontext():
+        pipe.warm_up()
+    return time.perf_counter() - t0
+
+
+def read_json_file(path: Path):
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"no such file: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: invalid JSON ({exc.msg}, line {exc.lineno})") from None
+
+
+def read_history(path: Path) -> list[list[str]]:
+    from .pipeline import check_history
+
+    try:
+        return [list(turn) for turn in check_history(read_json_file(path))]
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
 
 
 def read_batch(path: Path) -> list[tuple[str, list]]:
@@ -125,14 +190,26 @@ def read_batch(path: Path) -> list[tuple[str, list]]:
     return items
 
 
-def _items(args):
-    if args.batch and args.question:
-        raise InputError("give a question or --batch FILE, not both")
+def _items(args) -> list[tuple[str, list]]:
+    """The questions asked, each checked (pipeline.check_question) before any model loads."""
+    from .pipeline import check_question
+
+    history = getattr(args, "history", None)
+    if args.batch and (args.question or history):
+        raise InputError("give a question (with --history) or --batch FILE, not both")
     if args.batch:
-        return read_batch(args.batch)
-    if not args.question:
+        items = read_batch(args.batch)
+    elif args.question is None:
         raise InputError("no question given")
-    return [(args.question, [])]
+    else:
+        items = [(args.question, read_history(history) if history else [])]
+    settings = _settings(args)
+    for n, (question, _history) in enumerate(items, 1):
+        try:
+            check_question(question, settings)
+        except InputError as exc:
+            raise InputError(f"{args.batch}:{n}: {exc}" if args.batch else str(exc)) from None
+    return items
 
 
 def _print_json(obj) -> None:
@@ -140,21 +217,36 @@ def _print_json(obj) -> None:
 
 
 def cmd_search(args) -> int:
+    from . import format as fmt
     from .serialize import hit_to_dict
+    from .text import detect_language
 
     items = _items(args)
     if args.k is not None and args.k < 1:
         raise InputError("--k must be at least 1")
-    results = _pipeline(args).search_batch(items, args.k)
-    for hits in results:
-        if args.json or args.batch:
-            _print_json({"hits": [hit_to_dict(h) for h in hits]})
-        else:
-            for i, h in enumerate(hits, 1):
-                print(f"[{i}] {h.score:.4f}  p.{h.chunk.page}  {h.chunk.section}")
-                for s in h.sentences:
-                    print(f"    » {s}")
+    pipe = _pipeline(args, answer_mode="extractive")  # searching never needs the generator
+    load = _warm(pipe, quiet=not args.batch)
+    for n, (question, history) in enumerate(items):
+        t0 = time.perf_counter()
+        hits = pipe.search(question, history, args.k)
+        timings = {"load": round(load if n == 0 else 0.0, 4), "retrieval": round(time.perf_counter() - t0, 4)}
+        if args.json:
+            _print_json({"hits": [hit_to_dict(h) for h in hits], "timings": timings})
+            continue
+        if args.batch:
+            print(f"{'' if n == 0 else chr(10)}? {question}")
+        language = detect_language(question)
+        for i, h in enumerate(hits, 1):
+            print(f"[{i}] {fmt.page(h.chunk.page, language)}, {h.chunk.section or '-'}  (score {h.score:.3f})")
+            for s in h.sentences:
+                print(f"    » {fmt.flat(s)}")
     return 0
+
+
+def _print_answer(answer, documents: dict) -> None:
+    from . import format as fmt
+
+    print(fmt.plain_text(answer, documents, repeat_quotes=False), flush=True)
 
 
 def cmd_ask(args) -> int:
@@ -162,17 +254,63 @@ def cmd_ask(args) -> int:
 
     items = _items(args)
     pipe = _pipeline(args)
-    if args.json or args.batch:
-        for q, h in items:
-            _print_json(answer_to_dict(pipe.ask(q, h)))
-        return 0
-    answer = None
-    for item in pipe.ask_stream(*items[0]):
-        answer = item
-    print(answer.text)
-    for c in answer.citations:
-        print(f"\n[{c.n}] S. {c.chunk.page}, {c.chunk.section}\n    „{c.quote}“")
+    load = _warm(pipe, quiet=not args.batch)
+    documents = {d.doc_id: d.metadata for d in pipe.documents()}
+    for n, (question, history) in enumerate(items):
+        answer = pipe.ask(question, history)
+        if args.json:
+            out = answer_to_dict(answer, documents)
+            out["timings"] = {"load": round(load if n == 0 else 0.0, 4), **out["timings"]}
+            _print_json(out)
+        else:
+            if args.batch:
+                print(f"{'' if n == 0 else chr(10)}? {question}")
+            _print_answer(answer, documents)
     return 0
+
+
+def cmd_chat(args) -> int:
+    """A read-eval-print loop: each answer joins the conversation, so follow-ups work. /new starts over."""
+    try:
+        import readline  # noqa: F401  (line editing and arrow-key history for input())
+    except ImportError:
+        pass
+    from .serialize import answer_to_dict
+
+    pipe = _pipeline(args)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("loading the models ...", file=sys.stderr, flush=True)
+    load = _warm(pipe, quiet=True)
+    documents = {d.doc_id: d.metadata for d in pipe.documents()}
+    if interactive:
+        print(f"ready ({load:.1f} s). Ask in German or English; /new starts a new conversation, "
+              "Ctrl-D ends.", file=sys.stderr, flush=True)
+    history: list[list[str]] = []
+    while True:
+        try:
+            question = input("> " if interactive else "").strip()
+        except EOFError:
+            return 0
+        if not question:
+            continue
+        if question in ("/new", "/reset"):
+            history = []
+            print("(new conversation)", file=sys.stderr, flush=True)
+            continue
+        if question in ("/quit", "/exit"):
+            return 0
+        try:
+            answer = pipe.ask(question, history)
+        except InputError as err:  # a bad question ends nothing: say why and ask for the next
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            continue
+        history.append([question, answer.text])
+        if args.json:
+            _print_json(answer_to_dict(answer, documents))
+        else:
+            _print_answer(answer, documents)
+            print(flush=True)
 
 
 def cmd_index_build(args) -> int:
@@ -188,8 +326,34 @@ def cmd_index_info(args) -> int:
     from .index import read_index
 
     index = read_index(_settings(args).index_dir)
-    _print_json({**index.manifest, "chunks": len(index.chunks), "folder": str(index.folder)})
+    info = {**index.manifest, "chunks": len(index.chunks), "folder": str(index.folder)}
+    if args.json:
+        _print_json(info)
+        return 0
+    embedder = info.get("embedder") or {}
+    print(f"index      {info['folder']}")
+    print(f"chunks     {info['chunks']} ({info.get('index_type', '?')} index, {info.get('dim', '?')} dimensions, "
+          f"chunker {info.get('chunker_version', '?')}, format {info.get('format', '?')})")
+    print(f"embedder   {embedder.get('id', '?')} (fingerprint {str(embedder.get('fingerprint', '?'))[:16]})")
+    docs = info.get("documents") or []
+    print(f"documents  {len(docs)}")
+    for d in docs:
+        print(f"  {Path(d.get('source', '?')).name}  sha256 {str(d.get('sha256', '?'))[:16]}  {d.get('source', '')}")
     return 0
+
+
+def _print_models(rows: list[dict], as_json: bool) -> None:
+    if as_json:
+        for m in rows:
+            _print_json(m)
+        return
+    for m in rows:
+        state = ("verified" if m.get("verified") else "NOT verified") if m.get("installed") else "not installed"
+        size = f", {m['size_bytes'] / 1e9:.2f} GB" if m.get("size_bytes") else ""
+        print(f"{m.get('kind', '?'):<10} {m.get('name', '?')}: {state}{size}")
+        for key in ("path", "source", "licence", "problem", "error"):
+            if m.get(key):
+                print(f"{'':<10} {key}: {m[key]}")
 
 
 def cmd_models_fetch(args) -> int:
@@ -202,8 +366,7 @@ def cmd_models_fetch(args) -> int:
 def cmd_models_info(args) -> int:
     from . import models
 
-    for m in models.info(_settings(args)):
-        _print_json(m)
+    _print_models(models.info(_settings(args)), args.json)
     return 0
 
 
@@ -211,8 +374,7 @@ def cmd_models_verify(args) -> int:
     from . import models
 
     rows = models.verify(_settings(args))
-    for m in rows:
-        _print_json(m)
+    _print_models(rows, args.json)
     return 0 if all(m.get("verified") for m in rows) else 3
 
 

@@ -13,6 +13,9 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_EMBEDDER = "embeddinggemma-300m"
 DEFAULT_GENERATOR = "gemma-3-270m"
 DEFAULT_CORPUS = REPO / "corpus" / "drucksache-7-844.txt"
+# The choices the front ends offer (rag --help reads them from here); Settings refuses anything else.
+ANSWER_MODES = ("extractive", "verified")
+RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 
 
 @dataclass(frozen=True)
