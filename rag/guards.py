@@ -104,29 +104,32 @@ class OriginGuard:
 
 class BodyLimit:
     """A JSON 413 for request bodies over the limit: ``api_limit`` on /api and /v1, ``limit`` elsewhere
-    (the chat window). Reads the body up front, at most limit bytes, then replays it to the app."""
+    (the chat window). Reads the body up front, at most limit bytes, then replays it to the app. An
+    oversized body is read on and dropped (up to ``drain`` bytes) before the 413, so that the client,
+    still sending, gets to read the answer instead of a reset connection."""
 
-    def __init__(self, app, api_limit: int, limit: int):
-        self.app, self.api_limit, self.limit = app, api_limit, limit
+    def __init__(self, app, api_limit: int, limit: int, drain: int = 16_000_000):
+        self.app, self.api_limit, self.limit, self.drain = app, api_limit, limit, drain
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         limit = self.api_limit if scope["path"].startswith(API_PREFIXES) else self.limit
-        too_large = error_json(413, "request_too_large", f"the request body is over {limit} bytes",
-                               {"Connection": "close"})
         length = Headers(scope=scope).get("content-length", "")
-        if length.isdigit() and int(length) > limit:
-            return await too_large(scope, receive, send)
-        body, more = bytearray(), True
-        while more:
+        declared = int(length) if length.isdigit() else 0
+        body, more, seen = bytearray(), True, 0
+        while more and seen <= self.drain and declared <= self.drain:
             message = await receive()
             if message["type"] != "http.request":
                 return  # the client went away
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > limit:
-                return await too_large(scope, receive, send)
+            chunk, more = message.get("body", b""), message.get("more_body", False)
+            seen += len(chunk)
+            if seen <= limit and declared <= limit:
+                body += chunk
+        if seen > limit or declared > limit:
+            response = error_json(413, "request_too_large", f"the request body is over {limit} bytes",
+                                  {"Connection": "close"})
+            return await response(scope, receive, send)
         body, replayed = bytes(body), False
 
         async def replay():

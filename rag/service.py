@@ -34,6 +34,21 @@ class LoadingError(BusyError):
     """The models are still loading (or failed to load)."""
 
 
+class InternalError(RagError):
+    """An unexpected failure: the details go to the server's log, never to the user."""
+
+    http_status = 500
+
+
+def as_rag_error(exc: BaseException | None) -> BaseException | None:
+    """RagErrors (one-line messages meant for users) pass; anything else is logged and becomes an
+    InternalError, so no front end ever shows a traceback or an internal detail."""
+    if exc is None or isinstance(exc, RagError) or not isinstance(exc, Exception):
+        return exc
+    log.error("unexpected error while answering", exc_info=exc)
+    return InternalError("internal server error (logged on the server)")
+
+
 class Gate:
     """One model thread, one call at a time, at most ``max_waiting`` calls queued behind it.
 
@@ -213,7 +228,7 @@ class Stream:
         with self._cond:
             self._finished = True
             if not future.cancelled():
-                self._error = future.exception()
+                self._error = as_rag_error(future.exception())
             self._notify()
 
     def _notify(self) -> None:
@@ -281,7 +296,10 @@ class Service:
 
     def search(self, question: str, history=(), k: int | None = None) -> list[Hit]:
         question, history = self._checked(question, history)
-        return self.gate.run(self.pipeline.search, question, history, k)
+        try:
+            return self.gate.run(self.pipeline.search, question, history, k)
+        except Exception as exc:
+            raise as_rag_error(exc) from exc
 
     def documents(self) -> list[Document]:
         """The loaded documents; while the models load, waits for them (behind the warm-up)."""
@@ -307,7 +325,10 @@ class Service:
 
     async def search_async(self, question: str, history=(), k: int | None = None) -> list[Hit]:
         question, history = self._checked(question, history)
-        return await self.gate.call(self.pipeline.search, question, history, k)
+        try:
+            return await self.gate.call(self.pipeline.search, question, history, k)
+        except Exception as exc:
+            raise as_rag_error(exc) from exc
 
     def _checked(self, question, history) -> tuple[str, list]:
         question = check_question(question, self.settings)

@@ -23,7 +23,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .errors import BusyError, InputError, RagError, TimeoutError_
-from .service import LoadingError
+from .service import InternalError, LoadingError
 
 log = logging.getLogger("rag.api")
 
@@ -52,7 +52,7 @@ class ServerOptions:
 
     api_key: str | None = None  # RAG_API_KEY; required when binding beyond loopback
     cors_origins: tuple[str, ...] = ()  # RAG_CORS_ORIGINS, comma-separated; empty: no cross-origin use
-    allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES  # RAG_ALLOWED_HOSTS (plus the bind address); "*": any
+    allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES  # RAG_ALLOWED_HOSTS plus the bind address; "*": any
     max_waiting: int = 4  # RAG_MAX_WAITING: requests queued behind the running one; more get 503
     request_timeout: float = 60.0  # RAG_REQUEST_TIMEOUT seconds, queueing included; then 504
     max_body_bytes: int = 1_000_000  # request bodies on /api and /v1
@@ -70,7 +70,7 @@ class ServerOptions:
         if origins:
             values["cors_origins"] = tuple(o.rstrip("/") for o in origins)
         hosts = [*LOOPBACK_NAMES, *_names(env.get("RAG_ALLOWED_HOSTS", "").lower())]
-        if host and host.strip("[]") not in ("0.0.0.0", "::", ""):
+        if host and host.strip("[]"):  # a wildcard bind address (0.0.0.0, ::) admits any IP-address Host
             hosts.append(host.strip("[]").lower())
         values["allowed_hosts"] = tuple(dict.fromkeys(hosts))
         for name, kind in (("max_waiting", int), ("request_timeout", float)):
@@ -117,7 +117,7 @@ class AuthError(RagError):
 
 
 _TYPES = {AuthError: "authentication_error", InputError: "invalid_request_error", LoadingError: "loading",
-          BusyError: "server_busy", TimeoutError_: "timeout"}
+          BusyError: "server_busy", TimeoutError_: "timeout", InternalError: "internal_error"}
 _HTTP_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "forbidden", 404: "not_found_error",
                405: "method_not_allowed", 413: "request_too_large", 415: "unsupported_media_type",
                421: "misdirected_request", 422: "invalid_request_error", 429: "rate_limited"}
@@ -152,18 +152,40 @@ def rag_error_response(exc: RagError, retry_after: int = 5) -> JSONResponse:
 
 
 _TAG = re.compile(r"^(str|int|float|bool|list|dict|none|.*[\[(].*)$")  # pydantic's union/validator tags
+_PLAIN = {"missing": "is required", "extra_forbidden": "is not a known field", "model_type": "must be a JSON object",
+          "model_attributes_type": "must be a JSON object", "dict_type": "must be a JSON object",
+          "string_type": "must be a string", "int_type": "must be an integer", "bool_type": "must be true or false",
+          "list_type": "must be a list", "float_type": "must be a number"}
+
+
+def _plain(err: dict) -> str:
+    kind, ctx = err.get("type", ""), err.get("ctx") or {}
+    if kind in _PLAIN:
+        return _PLAIN[kind]
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "string_too_long":
+        return f"is too long (at most {ctx.get('max_length')} characters)"
+    if kind in ("too_short", "too_long"):
+        bound = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
+        return f"must have {'at least' if kind == 'too_short' else 'at most'} {bound} items"
+    msg = str(err.get("msg", "is invalid")).removeprefix("Value error, ")
+    return msg.replace("Input should be", "must be").replace("Input ", "")
 
 
 def describe_validation(exc: RequestValidationError) -> str:
-    """One line naming each wrong field, without pydantic's internals."""
-    parts: dict[str, str] = {}
+    """One line naming each wrong field in plain words, without pydantic's internals."""
+    parts: dict[str, list[str]] = {}
     for err in exc.errors():
         if err.get("type") == "json_invalid":
             return "invalid JSON in the request body"
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body" and not _TAG.match(str(p))) or "body"
-        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-        parts.setdefault(loc, msg)
-    return "; ".join(f"{loc}: {msg}" for loc, msg in list(parts.items())[:5]) or "invalid request"
+        phrase = _plain(err)
+        if phrase not in parts.setdefault(loc, []):
+            parts[loc].append(phrase)
+    lines = [f"{loc}: " + " or ".join(p.removeprefix("must be ") if i else p for i, p in enumerate(phrases))
+             for loc, phrases in parts.items()]
+    return "; ".join(lines[:5]) or "invalid request"
 
 
 def install_error_handlers(app: FastAPI, retry_after=lambda: 5) -> None:
