@@ -290,8 +290,7 @@ class Fallback:
             self.routes = [(re.compile("[^/]+".join(map(re.escape, re.split(r"\{[^}]+\}", template))) + "$"),
                             {m.upper() for m in ops}) for template, ops in self.app.openapi()["paths"].items()]
             self.routes.append((re.compile(r"/api/(docs|redoc)$"), {"GET"}))
-        methods = set().union(*(ms for pattern, ms in self.routes if pattern.match(path)))
-        return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
+        return sorted(set().union(*(ms for pattern, ms in self.routes if pattern.match(path))))
 
     async def __call__(self, scope, receive, send):
         request = Request(scope)
