@@ -141,28 +141,34 @@ def rag_fields(answer: Answer, documents: dict | None = None) -> dict:
             "refused": answer.refused, "language": answer.language}
 
 
+_TOKENIZERS: dict[str, Any] = {}  # model folder -> tokenizer, one load per process
+_TOKENIZER_LOCK = threading.Lock()  # also keeps two threads from importing transformers at once
+
+
 class TokenCounter:
     """Counts tokens with the tokenizer alone (no weights): the generator's where the answer mode uses
     it, else the embedder's. Without either (a model folder missing), words and punctuation marks."""
 
     def __init__(self, settings):
         self.settings = settings
-        self._lock = threading.Lock()
         self._tokenizer: Any = None
         self._loaded = False
 
     def load(self) -> None:
-        with self._lock:
+        with _TOKENIZER_LOCK:
             if self._loaded:
                 return
             self._loaded = True
             try:
-                from transformers import AutoTokenizer
-
                 from . import models
 
                 which = models.embedder_path if self.settings.answer_mode == "extractive" else models.generator_path
-                self._tokenizer = AutoTokenizer.from_pretrained(which(self.settings, fetch=False))
+                folder = which(self.settings, fetch=False)
+                if folder not in _TOKENIZERS:
+                    from transformers import AutoTokenizer
+
+                    _TOKENIZERS[folder] = AutoTokenizer.from_pretrained(folder)
+                self._tokenizer = _TOKENIZERS[folder]
             except Exception as exc:  # usage is approximate then; the answer is unaffected
                 log.warning("usage: no tokenizer (%s); counting words and punctuation instead",
                             str(exc).splitlines()[0] if str(exc) else type(exc).__name__)

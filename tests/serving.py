@@ -28,6 +28,15 @@ def fake_pipeline(index_dir: Path):
     return Pipeline(settings, embedder=FakeEmbedder(), log=lambda m: None).warm_up()
 
 
+def app_for(pipeline, **options):
+    """The REST + /v1 app over ``pipeline`` (behind its own service), as api.create_app builds it."""
+    from rag.api import create_app
+    from rag.service import Service
+
+    opts = ServerOptions(**options)
+    return create_app(Service(pipeline, max_waiting=opts.max_waiting, timeout=opts.request_timeout), opts)
+
+
 @contextlib.contextmanager
 def running(app, options: ServerOptions | None = None, ready: bool = True, timeout: float = 600):
     """Serve ``app`` on a free loopback port; yields the base URL once it listens (and is ready)."""
