@@ -276,9 +276,9 @@ def install_docs(app: FastAPI) -> None:
 
 
 class Fallback:
-    """Any method on an unknown /api or /v1 path: JSON 404, or 405 with Allow where the path exists
-    (TRACE, PROPFIND, OPTIONS ... included), so nothing falls through to the chat at "/". The key is
-    checked first, so without it nothing tells which paths exist."""
+    """Any method on an unknown /api or /v1 path: JSON 405 with Allow where the path exists (TRACE,
+    PROPFIND, OPTIONS ... included), else 404 (401 first without the key), so nothing falls through to
+    the chat at "/"."""
 
     def __init__(self, app: FastAPI, options: ServerOptions):
         self.app, self.options, self.routes = app, options, None
@@ -294,11 +294,11 @@ class Fallback:
 
     async def __call__(self, scope, receive, send):
         request = Request(scope)
-        if not key_matches(self.options, supplied_key(request.headers)):
-            response = error_json(401, http_type(401), KEY_MESSAGE, {"WWW-Authenticate": "Bearer"})
-        elif allowed := self.allowed(request.url.path):
-            response = error_json(405, http_type(405), f"method {request.method} not allowed here",
+        if allowed := self.allowed(request.url.path):  # the paths are public (/openapi.json)
+            response = error_json(405, http_type(405), f"method {request.method[:20]} not allowed here",
                                   {"Allow": ", ".join(allowed)})
+        elif not key_matches(self.options, supplied_key(request.headers)):
+            response = error_json(401, http_type(401), KEY_MESSAGE, {"WWW-Authenticate": "Bearer"})
         else:
             response = error_json(404, http_type(404), f"no such endpoint: {request.url.path[:200]}")
         await response(scope, receive, send)
