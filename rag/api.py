@@ -34,8 +34,9 @@ from .errors import RagError
 from .guards import BodyLimit, HostGuard, LoginBackoff, OriginGuard
 from .serialize import answer_to_dict, hit_to_dict
 from .service import Service
-from .web import (KEY_MESSAGE, History, ServerOptions, error_event, error_json, error_responses, event_stream,
-                  http_type, install_error_handlers, key_checker, key_matches, sse, supplied_key, valid_text)
+from .web import (KEY_MESSAGE, NOT_BLANK, History, ServerOptions, error_event, error_json, error_responses,
+                  event_stream, http_type, install_error_handlers, key_checker, key_matches, sse, supplied_key,
+                  valid_text, whole_number)
 
 
 # -- request and response models -----------------------------------------------------------------------------
@@ -43,7 +44,7 @@ def request_models(settings: Settings):
     """The request bodies; the question's length limit comes from the settings (pipeline.check_question
     enforces the rest: a question that is only whitespace is refused there)."""
     Question = Annotated[str, Field(min_length=1, max_length=settings.max_question_chars,
-                                    json_schema_extra={"pattern": r"\S"}, description="the question, German or English"),
+                                    json_schema_extra={"pattern": NOT_BLANK}, description="the question, German or English"),
                          AfterValidator(valid_text)]
 
     class AskRequest(BaseModel):
@@ -52,7 +53,7 @@ def request_models(settings: Settings):
         history: History = []
 
     class SearchRequest(AskRequest):
-        k: Annotated[int, Field(ge=1, le=20, description="number of hits (default from settings)")] | None = None
+        k: whole_number(1, 20, "number of hits (default from settings)") | None = None
 
     return AskRequest, SearchRequest
 

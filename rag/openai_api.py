@@ -28,7 +28,7 @@ from .errors import InputError, RagError
 from .serialize import citation_to_dict
 from .service import Service
 from .types import Answer
-from .web import MAX_HISTORY_TURNS, HistoryText, error_event, error_responses, event_stream, sse
+from .web import MAX_HISTORY_TURNS, HistoryText, whole_number, error_event, error_responses, event_stream, sse
 
 MODEL_ID = "rag-drucksache"
 log = logging.getLogger("rag.api")
@@ -87,9 +87,9 @@ class ChatRequest(BaseModel):
     messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=2 * MAX_HISTORY_TURNS + 10)]
     stream: bool | None = False
     stream_options: StreamOptions | None = None
-    max_tokens: Annotated[int, Field(ge=1)] | None = Field(None, description="cut the reply after this many tokens")
-    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
-    n: Annotated[int, Field(ge=1)] | None = Field(None, description="only 1: one answer per question")
+    max_tokens: whole_number(1) | None = Field(None, description="cut the reply after this many tokens")
+    max_completion_tokens: whole_number(1) | None = Field(None, description="the same as max_tokens")
+    n: whole_number(1) | None = Field(None, description="only 1: one answer per question")
     tools: list[Any] | None = Field(None, description="not supported (400 unless empty)")
     functions: list[Any] | None = Field(None, description="not supported (400 unless empty)")
     tool_choice: Any = None

@@ -19,7 +19,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPBearer
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .errors import BusyError, InputError, RagError, TimeoutError_
@@ -40,6 +40,16 @@ def valid_text(value: str) -> str:
         raise ValueError("text is not valid Unicode (lone surrogate)") from None
     return value
 
+
+def _whole(value):
+    """JSON has one number type: 12.0 is a whole number as much as 12 (strings and booleans stay refused)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def whole_number(ge: int, le: int | None = None, description: str | None = None):
+    """An integer in [ge, le]; the bounds sit inside the validator so the schema shows them."""
+    return Annotated[int, Field(ge=ge, le=le, description=description), BeforeValidator(_whole)]
+NOT_BLANK = r"[^\s\x1c-\x1f\x85]"  # a character that is not whitespace to JSON Schema nor to str.strip()
 
 HistoryText = Annotated[str, Field(max_length=MAX_HISTORY_CHARS), AfterValidator(valid_text)]
 Turn = Annotated[list[HistoryText], Field(min_length=2, max_length=2, description="[user, assistant]")]
