@@ -38,3 +38,11 @@ eval: setup
 
 clean:
 	rm -rf $(VENV) index/build-* index/CURRENT
+
+# Security probes against a live server (see README: Security).
+.PHONY: fuzz loadtest
+fuzz: setup
+	$(BIN)/python scripts/fuzz_api.py
+
+loadtest: setup
+	$(BIN)/python scripts/loadtest.py

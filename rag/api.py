@@ -148,7 +148,7 @@ def create_app(service: Service, options: ServerOptions | None = None) -> FastAP
                   docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     install_error_handlers(app, service.gate.retry_after)
     checker = key_checker(options)
-    base = (401, 403, 421, 500, 503) if options.api_key else (403, 421, 500, 503)
+    base = (401, 403, 421, 431, 500, 503) if options.api_key else (403, 421, 431, 500, 503)
     app.include_router(rest_router(service, checker, base))
     app.include_router(openai_api.router(service, checker, base))
     install_docs(app)
@@ -177,7 +177,7 @@ def rest_router(service: Service, checker, base: tuple[int, ...]) -> APIRouter:
     api = APIRouter(prefix="/api", tags=["api"])
     keyed = APIRouter(dependencies=[Depends(checker)])
 
-    @api.get("/health", **documented(HealthResponse, 403, 421, 500,
+    @api.get("/health", **documented(HealthResponse, 403, 421, 431, 500,
                                      more={503: {"model": HealthResponse, "description": "the warm-up failed"}}))
     async def health():
         """Liveness and readiness: "loading" while the models load, then "ready" (or "failed", 503)."""

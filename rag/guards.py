@@ -43,8 +43,11 @@ def host_name(host: str) -> str:
 
 
 class HostGuard:
-    def __init__(self, app, allowed: tuple[str, ...]):
-        self.app = app
+    """Only the Host names the server is meant to be reached by (421), and at most ``max_header_bytes``
+    of request headers (431); uvicorn's own limit only applies to headers that arrive in pieces."""
+
+    def __init__(self, app, allowed: tuple[str, ...], max_header_bytes: int = 16 * 1024):
+        self.app, self.max_header_bytes = app, max_header_bytes
         self.any = "*" in allowed
         self.any_ip = any(h in WILDCARD_HOSTS for h in allowed)
         self.allowed = {h.lower().strip("[]") for h in allowed}
@@ -60,6 +63,9 @@ class HostGuard:
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
+        if sum(len(k) + len(v) for k, v in scope["headers"]) > self.max_header_bytes:
+            message = f"the request headers are over {self.max_header_bytes} bytes"
+            return await error_json(431, "request_header_too_large", message)(scope, receive, send)
         host = Headers(scope=scope).get("host", "")
         if self.allows(host):
             return await self.app(scope, receive, send)

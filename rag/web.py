@@ -130,11 +130,13 @@ _TYPES = {AuthError: "authentication_error", InputError: "invalid_request_error"
           BusyError: "server_busy", TimeoutError_: "timeout", InternalError: "internal_error"}
 _HTTP_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "forbidden", 404: "not_found_error",
                405: "method_not_allowed", 413: "request_too_large", 415: "unsupported_media_type",
-               421: "misdirected_request", 422: "invalid_request_error", 429: "rate_limited"}
+               421: "misdirected_request", 422: "invalid_request_error", 429: "rate_limited",
+               431: "request_header_too_large"}
 _WHY = {400: "the request body cannot be read (not UTF-8 JSON, or nested too deeply), or asks for what is not "
              "supported", 401: "missing or wrong API key", 403: "a cross-origin request from an origin not in "
              "RAG_CORS_ORIGINS", 404: "not found", 413: "the request body is too large", 421: "the Host header "
              "names a host this server does not serve (see RAG_ALLOWED_HOSTS)", 422: "invalid input",
+        431: "the request headers are too large",
         500: "internal error (logged on the server)", 503: "busy, loading or a model/index problem (see "
              "Retry-After)", 504: "no answer within the deadline"}
 

@@ -191,6 +191,9 @@ def test_a_partial_header_socket_is_timed_out(pipeline):
                     break
             assert silent.recv(1024) == b"" and trickle.recv(1024) == b""  # closed by the server
             assert time.monotonic() - t0 < 5
+        host = base.removeprefix("http://")
+        status, _, body = raw_request(base, f"GET /api/health HTTP/1.1\r\nHost: {host}\r\nX-Big: {'a' * 20_000}")
+        assert status == 431 and b"request_header_too_large" in body
         assert HTTP.get(base + "/api/health").status_code == 200  # whole requests are served as before
         with httpx.Client(timeout=30) as keep:  # and a kept-alive connection may ask again
             assert [keep.get(base + "/api/health").status_code for _ in range(3)] == [200] * 3
