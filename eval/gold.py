@@ -12,7 +12,7 @@ TYPES = ("fact", "date", "name", "count", "meta", "list", "yesno", "comparison",
          "unanswerable", "offtopic", "injection")
 NOT_ANSWERABLE_TYPES = ("unanswerable", "offtopic")  # an injection may wrap a real question
 REQUIRED = ("id", "language", "type", "question", "answerable", "facts", "evidence")
-OPTIONAL = ("history", "forbidden")
+OPTIONAL = ("history", "forbidden", "source")
 
 
 def _strings(value) -> bool:
