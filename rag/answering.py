@@ -82,6 +82,8 @@ def direct_answer(query: Query, decision: Decision, citations: Sequence[Citation
             return render.derived_count(candidates.count_word(len(items), lang), lang, first.n)
     if kind in ("person", "organisation"):
         found = [(s, c) for s in spans for c in candidates.agents(s.text)]
+    elif kind == "name":
+        found = [(s, c) for s in spans for c in candidates.names(s.text)]
     else:
         found = [(s, c) for s in spans for c in candidates.find(s.text, kind)]
     if not found:

@@ -13,7 +13,7 @@ from .language import detect_language
 from .text import YEAR, fold
 from .types import Query
 
-TYPES = ("person", "organisation", "place", "date", "money", "count", "percentage", "rank", "list",
+TYPES = ("person", "organisation", "name", "place", "date", "money", "count", "percentage", "rank", "list",
          "yesno", "reason", "description")
 
 _I = re.IGNORECASE
@@ -121,9 +121,7 @@ def expected_type(q: str, language: str = "de") -> str:
     if _WHO.search(q):
         return "person" if _PERSON_NOUN.search(q) or re.search(r"\b(wer|who)\b", q, _I) else "organisation"
     if _NAME.search(q):
-        if _PERSON_NOUN.search(q):
-            return "person"
-        return "place" if _PLACE_NOUN.search(q) else "organisation"
+        return "place" if _PLACE_NOUN.search(q) else "name"  # a proper name, not a role ("the minister")
     if _WHERE.search(q):
         return "place"
     if _YESNO[language].search(q):
