@@ -1,18 +1,25 @@
-"""Trust what is on disk: checksums of an index build, the writable-folder check, quotes against documents.
+"""Trust what is on disk: checksums of index builds and model folders, the writable-folder check, quotes.
 
 The manifest of an index build records the size and sha256 of every other file of the build, the sha256
 of every document's clean text, and a checksum of itself (``seal``). ``check_files`` compares them all
 before anything of the build is parsed, so one changed byte anywhere makes the build "damaged".
 ``quote_in_document`` is the last check before a quote is shown: it must be the very text at its place in
 the document it came from, and that document's text the one recorded at build time.
+
+A model folder carries a marker (``.verified.json``) with every file's size, sha256 and modification
+time, written when it was fetched or verified. Every load compares sizes and times (microseconds) and
+hashes in full only the files whose size or time changed (``check_model_folder``).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
+
+from tqdm import tqdm
 
 from .errors import IndexError_
 
@@ -102,3 +109,89 @@ def check_index_dir(index_dir: Path) -> Path:
         raise IndexError_(f"the index folder {index_dir} is not writable ({exc.strerror}); make it writable "
                           f"or {choose}") from None
     return index_dir
+
+
+# -- model folders ----------------------------------------------------------------------------------
+MARKER = ".verified.json"  # in a model folder: every file's size, sha256 and mtime when it was verified
+
+
+def read_marker(folder: Path) -> tuple[dict | None, str | None]:
+    """The verification marker of a model folder, or why there is none to trust."""
+    if not folder.is_dir():
+        return None, "not installed"
+    try:
+        marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        if not all(isinstance(f["size"], int) and isinstance(f["sha256"], str) for f in marker["files"].values()):
+            raise ValueError("bad file entry")
+    except FileNotFoundError:
+        return None, "not verified (no marker)"
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None, "damaged (unreadable marker)"
+    return marker, None
+
+
+def check_model_folder(folder: Path, marker: dict, *, full: bool = False, label: str = "sha256") -> str | None:
+    """Every file of the marker present with its size, and the sha256 of each file whose size or
+    modification time differs from the marker (of every file when ``full``). The outcome of hashing is
+    written back: fresh mtimes when all is well (the next load is cheap again), the problem when not (the
+    next load fails at once with the same words, until a fetch or a good ``verify`` replaces the marker)."""
+    files, todo = marker["files"], []
+    for rel, f in sorted(files.items()):
+        path = folder / rel
+        if not path.is_file():
+            return f"damaged (missing {rel})"
+        size = path.stat().st_size
+        if size != f["size"]:
+            return f"damaged ({rel} has {size} bytes, not {f['size']})"
+        if full or path.stat().st_mtime_ns != f.get("mtime_ns"):
+            todo.append(rel)
+    if not todo:
+        return None
+    with tqdm(total=sum(files[rel]["size"] for rel in todo), desc=label, unit="B", unit_scale=True,
+              file=sys.stderr) as bar:
+        for rel in todo:
+            _size, sha = hash_file(folder / rel, bar)
+            if sha != files[rel]["sha256"]:
+                problem = (f"damaged ({rel} changed since it was verified: sha256 {sha[:12]}..., "
+                           f"not {files[rel]['sha256'][:12]}...)")
+                _write_marker(folder, {**marker, "damaged": problem})
+                return problem
+    fresh = {rel: {**f, "mtime_ns": (folder / rel).stat().st_mtime_ns} for rel, f in files.items()}
+    _write_marker(folder, {k: v for k, v in {**marker, "files": fresh}.items() if k != "damaged"})
+    return None
+
+
+def stamp_mtimes(folder: Path, files: dict) -> dict:
+    """``files`` (rel -> {"size", "sha256"}) with each file's modification time, for a new marker."""
+    return {rel: {**f, "mtime_ns": (Path(folder) / rel).stat().st_mtime_ns} for rel, f in files.items()}
+
+
+def _write_marker(folder: Path, marker: dict) -> None:
+    """Replace the marker atomically; a read-only cache keeps the old one (the check then repeats)."""
+    tmp = folder / f"{MARKER}.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(json.dumps(marker, indent=1, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, folder / MARKER)
+    except OSError:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def copy_hashing(src, dst=None, bar=None) -> tuple[int, str]:
+    """Copy ``src`` to ``dst`` (when given) in 1 MiB blocks; the byte count and sha256 of what passed."""
+    digest, n = hashlib.sha256(), 0
+    while block := src.read(1 << 20):
+        digest.update(block)
+        if dst is not None:
+            dst.write(block)
+        n += len(block)
+        if bar is not None:
+            bar.update(len(block))
+    return n, digest.hexdigest()
+
+
+def hash_file(path: Path, bar=None) -> tuple[int, str]:
+    with open(path, "rb") as src:
+        return copy_hashing(src, None, bar)

@@ -13,7 +13,7 @@ from . import answering
 from .config import Settings
 from .conversation import resolve
 from .errors import InputError
-from .index import Index, load_or_build
+from .index import Index, check_index_dir, load_or_build
 from .ingest import load_document
 from .retrieval import Retriever
 from .text import detect_language
@@ -73,6 +73,7 @@ class Pipeline:
         return self
 
     def _load(self, sources: list[Path]) -> None:
+        check_index_dir(self.settings.index_dir)  # before the embedder loads
         self.embedder.warm_up()
         self._index = load_or_build(Path(self.settings.index_dir), sources, self.embedder,
                                     {"id": self.embedder.name, "fingerprint": self.embedder.fingerprint},
