@@ -33,7 +33,7 @@ from .types import Chunk, Document
 
 FORMAT = 5  # 5: checksums of every file and document text in the manifest
 POINTER = "CURRENT"  # a one-line file naming the live build folder; replaced atomically
-REPAIR = "run `rag index build` to rebuild it"
+REPAIR = "run `rag index build` to build it again"
 __all__ = ["Index", "read_index", "load_or_build", "build", "verify_index", "describe", "check_index_dir",
            "quote_in_document", "unit_context"]
 
@@ -82,7 +82,10 @@ def read_index(index_dir: Path) -> Index:
     index_dir = Path(index_dir)
     try:
         folder = index_dir / (index_dir / POINTER).read_text().strip()
-        manifest = json.loads((folder / MANIFEST).read_text())
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        except ValueError:  # not UTF-8 or not JSON
+            raise IndexError_(f"index in {index_dir} is damaged: {MANIFEST} is unreadable") from None
         problem = check_files(folder, manifest)
         if problem:
             raise IndexError_(f"index in {index_dir} is damaged: {problem}")

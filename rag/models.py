@@ -444,7 +444,7 @@ def _load_problem(folder: Path | None, spec: _Spec | None) -> str | None:
         return problem
     if marker.get("damaged"):
         return str(marker["damaged"])
-    return check_model_folder(folder, marker, label=f"sha256 {spec.name} (changed since verified)")
+    return check_model_folder(folder, marker, label=f"sha256 {spec.name} (files changed since verified)")
 
 
 def _full_check(folder: Path, spec: _Spec) -> str | None:
