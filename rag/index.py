@@ -219,7 +219,7 @@ def build(index_dir: Path, sources: Sequence[Path], embedder, embedder_key: dict
         for stale in index_dir.iterdir():  # old builds and leftovers of crashed ones
             if stale.is_dir() and stale.name != name and stale.name.startswith(("build-", ".tmp-")):
                 shutil.rmtree(stale, ignore_errors=True)
-    return read_index(index_dir)
+        return read_index(index_dir)  # what was written, checked, before another build may replace it
 
 
 def _embed_text(chunk: Chunk) -> str:
