@@ -33,6 +33,7 @@ class Settings:
     # answering
     answer_mode: str = "extractive"  # extractive (default; see README: Evaluation) | verified (model short answer)
     max_new_tokens: int = 48
+    translate: bool = True  # English descriptive answers: a verified machine translation of the quote
     max_question_chars: int = 1000
 
     def __post_init__(self):

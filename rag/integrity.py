@@ -82,7 +82,8 @@ def quote_in_document(index, citation) -> bool:
         return False
     if text_sha256(doc.text) != recorded:
         return False
-    return doc.text[chunk.start + citation.start:chunk.start + citation.end] == citation.quote
+    source = doc.card if chunk.kind == "card" else doc.text  # the card is derived from the text
+    return source[chunk.start + citation.start:chunk.start + citation.end] == citation.quote
 
 
 def check_index_dir(index_dir: Path) -> Path:
