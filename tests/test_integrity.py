@@ -173,6 +173,16 @@ def test_an_altered_quote_chunk_or_document_is_not_in_the_document(tmp_path):
     assert not quote_in_document(tampered, _citation(chunk, start, end))
 
 
+def test_a_card_quote_is_checked_against_the_card(tmp_path):
+    index = _build(tmp_path / "index")
+    card = next(c for c in index.chunks if c.kind == "card")
+    start, end = evidence_units(card.text)[0]
+    assert quote_in_document(index, _citation(card, start, end))
+    doc = index.documents[0]
+    altered = dataclasses.replace(doc, card=doc.card.replace(card.text[start:end], "x" * (end - start), 1))
+    assert not quote_in_document(dataclasses.replace(index, documents=[altered]), _citation(card, start, end))
+
+
 # -- the index folder: read-only, missing parent -----------------------------------------------------
 def _cli(*args, env=None, readonly: Path | None = None, timeout=120) -> subprocess.CompletedProcess:
     """The real `rag` command in a fresh process; ``readonly``: that folder is a read-only mount for it."""
