@@ -31,7 +31,7 @@ from .integrity import sha256_file as _sha256
 from .text import evidence_units
 from .types import Chunk, Document
 
-FORMAT = 5  # 5: checksums of every file and document text in the manifest
+FORMAT = 6  # 5: checksums of every file and document text in the manifest; 6: of every card too
 POINTER = "CURRENT"  # a one-line file naming the live build folder; replaced atomically
 REPAIR = "run `rag index build` to build it again"
 __all__ = ["Index", "read_index", "load_or_build", "build", "verify_index", "describe", "check_index_dir",
@@ -207,7 +207,8 @@ def build(index_dir: Path, sources: Sequence[Path], embedder, embedder_key: dict
             faiss.write_index(fidx, str(tmp / "chunks.faiss"))
             (tmp / "sentences.json").write_text(json.dumps(sentences))
             np.save(tmp / "sentence_vectors.npy", sentence_vectors)
-            sealed = seal({**wanted, "files": file_sums(tmp), "texts": {d.doc_id: text_sha256(d.text) for d in docs}})
+            sealed = seal({**wanted, "files": file_sums(tmp), "texts": {d.doc_id: text_sha256(d.text) for d in docs},
+                           "cards": {d.doc_id: text_sha256(d.card) for d in docs}})
             (tmp / MANIFEST).write_text(json.dumps(sealed, indent=1, ensure_ascii=False))
             final = index_dir / name
             os.replace(tmp, final)

@@ -1,14 +1,14 @@
 """Trust what is on disk: checksums of index builds and model folders, the writable-folder check, quotes.
 
 The manifest of an index build records the size and sha256 of every other file of the build, the sha256
-of every document's clean text, and a checksum of itself (``seal``). ``check_files`` compares them all
+of every document's clean text and card, and a checksum of itself (``seal``). ``check_files`` compares them all
 before anything of the build is parsed, so one changed byte anywhere makes the build "damaged".
 ``quote_in_document`` is the last check before a quote is shown: it must be the very text at its place in
 the document it came from, and that document's text the one recorded at build time.
 
 A model folder carries a marker (``.verified.json``) with every file's size, sha256 and modification
-time, written when it was fetched or verified. Every load compares sizes and times (microseconds) and
-hashes in full only the files whose size or time changed (``check_model_folder``).
+time, written when it was fetched or verified. Every load compares sizes and times (about 3 ms with the
+marker's parsing) and hashes in full only the files whose size or time changed (``check_model_folder``).
 """
 from __future__ import annotations
 
@@ -70,19 +70,21 @@ def check_files(folder: Path, manifest) -> str | None:
 
 def quote_in_document(index, citation) -> bool:
     """True only when ``citation.quote`` is exactly the text at its place in the document it came from,
-    ``document.text[chunk.start + citation.start : chunk.start + citation.end]``, lies inside its chunk,
-    and that document's text is the one whose sha256 the index manifest recorded at build time.
+    ``document.text[chunk.start + citation.start : chunk.start + citation.end]`` (for a card chunk:
+    ``document.card[...]``, the card being derived from the text), lies inside its chunk, and that text
+    is the one whose sha256 the index manifest recorded at build time.
     An empty quote or a citation without offsets is not a checked quote: False."""
     chunk = citation.chunk
     doc = next((d for d in index.documents if d.doc_id == chunk.doc_id), None)
-    recorded = (index.manifest.get("texts") or {}).get(chunk.doc_id)
+    card = chunk.kind == "card"
+    recorded = (index.manifest.get("cards" if card else "texts") or {}).get(chunk.doc_id)
     if doc is None or recorded is None or not citation.quote:
         return False
     if not 0 <= citation.start < citation.end <= chunk.end - chunk.start:
         return False
-    if text_sha256(doc.text) != recorded:
+    source = doc.card if card else doc.text
+    if text_sha256(source) != recorded:
         return False
-    source = doc.card if chunk.kind == "card" else doc.text  # the card is derived from the text
     return source[chunk.start + citation.start:chunk.start + citation.end] == citation.quote
 
 

@@ -121,14 +121,15 @@ def test_manifest_records_a_checksum_of_every_file_and_document_text(tmp_path):
         data = (index.folder / name).read_bytes()
         assert entry == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     assert m["texts"] == {d.doc_id: hashlib.sha256(d.text.encode("utf-8")).hexdigest() for d in index.documents}
-    assert len(m["checksum"]) == 64 and m["format"] == 5
+    assert m["cards"] == {d.doc_id: hashlib.sha256(d.card.encode("utf-8")).hexdigest() for d in index.documents}
+    assert len(m["checksum"]) == 64 and m["format"] == 6
 
 
 def test_an_index_without_checksums_is_rebuilt(tmp_path):
     """A build of the previous format (no checksums) is not trusted: it is rebuilt, saying why."""
     old = _build(tmp_path)
     manifest = json.loads((old.folder / "manifest.json").read_text())
-    for key in ("files", "texts", "checksum"):
+    for key in ("files", "texts", "cards", "checksum"):
         del manifest[key]
     manifest["format"] = 4
     (old.folder / "manifest.json").write_text(json.dumps(manifest))
@@ -136,7 +137,7 @@ def test_an_index_without_checksums_is_rebuilt(tmp_path):
         read_index(tmp_path / "index")
     logs = []
     new = load_or_build(tmp_path / "index", [CORPUS], FakeEmbedder(), KEY, log=logs.append)
-    assert "holds no checksums" in logs[0] and new.manifest["format"] == 5
+    assert "holds no checksums" in logs[0] and new.manifest["format"] == 6
 
 
 def test_concurrent_builds_are_serialised_by_the_lock(tmp_path):

@@ -173,6 +173,16 @@ def test_an_altered_quote_chunk_or_document_is_not_in_the_document(tmp_path):
     assert not quote_in_document(tampered, _citation(chunk, start, end))
 
 
+def test_a_card_quote_is_checked_against_the_card(tmp_path):
+    index = _build(tmp_path / "index")
+    card = next(c for c in index.chunks if c.kind == "card")
+    start, end = evidence_units(card.text)[0]
+    assert quote_in_document(index, _citation(card, start, end))
+    doc = index.documents[0]
+    altered = dataclasses.replace(doc, card=doc.card.replace(card.text[start:end], "x" * (end - start), 1))
+    assert not quote_in_document(dataclasses.replace(index, documents=[altered]), _citation(card, start, end))
+
+
 # -- the index folder: read-only, missing parent -----------------------------------------------------
 def _cli(*args, env=None, readonly: Path | None = None, timeout=120) -> subprocess.CompletedProcess:
     """The real `rag` command in a fresh process; ``readonly``: that folder is a read-only mount for it."""
@@ -250,3 +260,20 @@ def test_check_index_dir(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(IndexError_, match="is not a folder"):
         check_index_dir(tmp_path / "file")
+
+
+@pytest.mark.real
+def test_the_sed_probe_with_the_real_models(real_extractive):
+    """The probe as filed: the real pipeline, `sed` on the live chunk store, then the trade question."""
+    from rag.pipeline import Pipeline
+
+    chunks = real_extractive.index.folder / "chunks.jsonl"
+    subprocess.run(["sed", "-i", "s/5,458 Mio/9,458 Mio/", str(chunks)], check=True)
+    assert "9,458 Mio" in chunks.read_text(encoding="utf-8")
+    logs = []
+    fresh = Pipeline(real_extractive.settings, embedder=real_extractive.embedder, log=logs.append)
+    answer = fresh.ask("Wie hoch war der Außenhandel mit Kasachstan im Jahr 2016?")
+    assert any("chunks.jsonl does not match its checksum" in m for m in logs), logs
+    assert "5,458 Mio" in answer.text and "9,458" not in answer.text
+    assert answer.citations and all(quote_in_document(fresh.index, c) for c in answer.citations)
+    assert verify_index(fresh.settings.index_dir)["verified"] is True

@@ -8,7 +8,9 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import pytest
 from safetensors.numpy import load as load_safetensors, save as save_safetensors
 
 from rag import integrity, models
-from rag.config import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, Settings
+from rag.config import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, REPO, Settings
 from rag.errors import ModelError
 
 FAKE_MODEL = {  # a tiny "sentence-transformers folder" with real safetensors weights (256 KiB)
@@ -131,9 +133,11 @@ def test_an_interrupted_fetch_leaves_no_half_model(cache, monkeypatch):
 
 def _flip(path: Path, offset: int, length: int) -> None:
     """Overwrite ``length`` bytes at ``offset`` with their complement: same size, other content."""
-    data = bytearray(path.read_bytes())
-    data[offset:offset + length] = bytes(b ^ 0xFF for b in data[offset:offset + length])
-    path.write_bytes(bytes(data))
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        block = fh.read(length)
+        fh.seek(offset)
+        fh.write(bytes(b ^ 0xFF for b in block))
 
 
 def test_a_truncated_file_is_refused_on_load_and_fetch_repairs_it(cache):
@@ -369,3 +373,74 @@ def test_the_real_packaged_models():
 
     vectors = SentenceTransformer(str(emb), device="cpu").encode_query(["Handel mit Kasachstan"])
     assert vectors.shape == (1, 768)
+
+
+def _twin(src: Path, dst: Path, copies: set[str]) -> None:
+    """A model folder beside the real one: the files in ``copies`` and the marker copied (keeping their
+    times), every other file a symbolic link. Damaging a copy never touches the shared cache."""
+    for path in sorted(src.rglob("*")):
+        if path.is_dir():
+            continue
+        rel = path.relative_to(src).as_posix()
+        target = dst / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if rel in copies or rel == models.MARKER:
+            shutil.copy2(path, target)
+        else:
+            target.symlink_to(path)
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("damage", ["flip 64 KiB in the middle", "corrupt the safetensors header"])
+def test_a_damaged_real_embedder_is_refused_before_loading(tmp_path, damage):
+    """`rag ask` on a damaged copy of the real embedder: one line, exit 3, the repair, and no model load
+    (the damaged file would load silently, or fail with "SafetensorError: header too large")."""
+    real = Path(models.embedder_path(Settings.from_env(embedder=DEFAULT_EMBEDDER)))
+    home = tmp_path / "home"
+    copy = home / "models" / DEFAULT_EMBEDDER
+    rel = "3_Dense/model.safetensors" if damage.startswith("flip") else "2_Dense/model.safetensors"
+    _twin(real, copy, {rel})
+    weights = copy / rel
+    if damage.startswith("flip"):
+        _flip(weights, weights.stat().st_size // 2 - 32 * 1024, 64 * 1024)
+    else:
+        _flip(weights, 0, 8)
+        with pytest.raises(Exception, match="header too large"):
+            load_safetensors(weights.read_bytes())
+    env = {**os.environ, "RAG_HOME": str(home), "RAG_EMBEDDER": DEFAULT_EMBEDDER, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-m", "rag.cli", "--index-dir", str(tmp_path / "index"), "ask",
+                          "Wie hoch war der Außenhandel 2016?"], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 3, out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [out.stderr.splitlines()[-1]] and len(errors) == 1
+    assert f"embedder {DEFAULT_EMBEDDER} is damaged ({rel} changed since it was verified" in errors[0]
+    assert errors[0].endswith("run `rag models fetch` to replace it with a fresh copy")
+    assert not any((tmp_path / "index").iterdir())  # nothing built
+    info = subprocess.run([sys.executable, "-m", "rag.cli", "models", "info"], capture_output=True, text=True,
+                          env=env, timeout=300)
+    row = json.loads(info.stdout.splitlines()[0])
+    assert row["verified"] is False and "changed since it was verified" in row["problem"]
+
+
+@pytest.mark.real
+def test_a_damaged_real_generator_is_refused_before_loading(tmp_path):
+    """The issue's "SafetensorError: header too large" on a damaged generator becomes the repair line."""
+    real = Path(models.generator_path(Settings.from_env(generator=DEFAULT_GENERATOR)))
+    home = tmp_path / "home"
+    copy = home / "models" / DEFAULT_GENERATOR
+    _twin(real, copy, {"model.safetensors"})
+    weights = copy / "model.safetensors"
+    _flip(weights, 0, 8)
+    from safetensors import safe_open
+
+    with pytest.raises(Exception, match="header too large"):  # what the loader would have said
+        safe_open(str(weights), "pt")
+    from rag.pipeline import Pipeline
+
+    settings = Settings.from_env(home=home, generator=DEFAULT_GENERATOR, index_dir=tmp_path / "index")
+    with pytest.raises(ModelError) as err:
+        Pipeline(settings).generator  # noqa: B018 - the property resolves (and checks) the weights
+    assert str(err.value) == (f"generator {DEFAULT_GENERATOR} is damaged (model.safetensors changed since it "
+                              f"was verified: sha256 {hashlib.sha256(weights.read_bytes()).hexdigest()[:12]}..., "
+                              f"not {json.loads((real / models.MARKER).read_text())['files']['model.safetensors']['sha256'][:12]}"
+                              f"...) in {home / 'models'}; run `rag models fetch` to replace it with a fresh copy")
