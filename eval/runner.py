@@ -47,8 +47,9 @@ def ask_case(pipeline, case: Mapping, search_k: int = SEARCH_K) -> dict:
     """One gold case through one pipeline: the record the metrics and the report read."""
     history = tuple(tuple(turn) for turn in case.get("history", ()))
     record = {key: case[key] for key in ("id", "language", "type", "question", "answerable", "facts", "evidence")}
+    record["source"] = case.get("source", "")
     record.update(history=[list(t) for t in history], forbidden=list(case.get("forbidden", ())), retrieved=None,
-                  answer="", answer_language=None, refused=False, mode=None, citations=[], timings={},
+                  answer="", direct="", answer_language=None, refused=False, mode=None, citations=[], timings={},
                   latency_total=None, latency_first_text=None, error=None)
     try:
         record["retrieved"] = [hit_to_dict(h) for h in pipeline.search(case["question"], history=history, k=search_k)]
@@ -62,7 +63,7 @@ def ask_case(pipeline, case: Mapping, search_k: int = SEARCH_K) -> dict:
         total = time.perf_counter() - start
         if answer is None:
             raise RuntimeError("ask_stream ended without an Answer")
-        record.update(answer=answer.text, answer_language=answer.language, refused=bool(answer.refused),
+        record.update(answer=answer.text, direct=answer.direct, answer_language=answer.language, refused=bool(answer.refused),
                       mode=answer.mode, citations=[citation_to_dict(c) for c in answer.citations],
                       timings={k: float(v) for k, v in answer.timings.items()},
                       latency_total=total, latency_first_text=total if first is None else first)
