@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from .config import Settings
+from .config import ANSWER_MODES, Settings
 from .errors import InputError, RagError
 
 
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag", description="Offline, cited answers from German parliamentary papers.")
     p.add_argument("--index-dir", type=Path, help="index folder (default: ./index or RAG_INDEX_DIR)")
     p.add_argument("--retrieval", choices=["hybrid", "dense", "bm25"], help="retrieval mode (default hybrid)")
-    p.add_argument("--answer-mode", choices=["verified", "extractive"], help="answering (default verified)")
+    p.add_argument("--answer-mode", choices=list(ANSWER_MODES), help=f"answering (default {Settings().answer_mode})")
     sub = p.add_subparsers(title="verbs", metavar="VERB")
 
     ask = sub.add_parser("ask", help="answer a question with cited passages")
