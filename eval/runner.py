@@ -131,15 +131,7 @@ def run_sets(names: Sequence[str], split: str = "both", config: str = "hybrid-ex
     """Dev and test splits side by side (as the report's columns), one pipeline for all papers."""
     from tqdm import tqdm
 
-    from rag.config import DEFAULT_CORPUS
-
-    extra = [p for n in names for p in PAPERS[n]]
-    corpus = (DEFAULT_CORPUS, *extra)
-    overrides = {**CONFIGS[config], "corpus": corpus}
-    if extra:
-        key = hashlib.sha256("\n".join(str(Path(p).resolve()) for p in corpus).encode()).hexdigest()[:12]
-        overrides["index_dir"] = Path(Settings.from_env().home) / "eval-index" / key
-    settings = Settings.from_env(**overrides)
+    settings = _set_settings(names, CONFIGS[config])
     pipeline = _default_pipeline(settings, {})
     t0 = time.perf_counter()
     pipeline.warm_up()
@@ -203,15 +195,26 @@ def run_from_args(args: argparse.Namespace) -> int:
     return 1 if report.failed_thresholds else 0
 
 
-def _calibrate(args) -> int:
+def _set_settings(names, overrides=None) -> Settings:
+    """Settings for the papers of some sets: the default corpus plus their documents, in an index of its
+    own when documents are added (the product's index stays as it is)."""
     from rag.config import DEFAULT_CORPUS
 
+    extra = [p for n in names for p in PAPERS[n]]
+    corpus = (DEFAULT_CORPUS, *extra)
+    values = {**(overrides or {}), "corpus": corpus}
+    if extra:
+        key = hashlib.sha256("\n".join(str(Path(p).resolve()) for p in corpus).encode()).hexdigest()[:12]
+        values["index_dir"] = Path(Settings.from_env().home) / "eval-index" / key
+    return Settings.from_env(**values)
+
+
+def _calibrate(args) -> int:
     from .calibrate import calibrate
 
     names = args.sets or list(PAPERS)
     files = [f for n in names for f in set_files(n, "dev")]
-    extra = [p for n in names for p in PAPERS[n]]
-    settings = Settings.from_env(corpus=(DEFAULT_CORPUS, *extra)) if extra else Settings.from_env()
+    settings = _set_settings(names)
     pipeline = _default_pipeline(settings, {})
     pol, info = calibrate(pipeline, files)
     print(f"policy fitted on {pol.fitted_on}: min_similarity={pol.min_similarity} min_focus={pol.min_focus} "
