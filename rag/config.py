@@ -13,9 +13,8 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_EMBEDDER = "embeddinggemma-300m"
 DEFAULT_GENERATOR = "gemma-3-270m"
 DEFAULT_CORPUS = REPO / "corpus" / "drucksache-7-844.txt"
-# The choices the front ends offer (rag --help reads them from here); Settings refuses anything else.
 ANSWER_MODES = ("extractive", "verified")
-RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
+RETRIEVAL_MODES = ("hybrid", "dense", "bm25")  # the choices rag --help offers; Settings refuses anything else
 
 
 @dataclass(frozen=True)
@@ -36,6 +35,7 @@ class Settings:
     # answering
     answer_mode: str = "extractive"  # extractive (default; see README: Evaluation) | verified (model short answer)
     max_new_tokens: int = 48
+    translate: bool = True  # English descriptive answers: a verified machine translation of the quote
     max_question_chars: int = 1000
 
     def __post_init__(self):
@@ -43,8 +43,8 @@ class Settings:
             raise InputError(f"unknown retrieval mode {self.retrieval!r} (hybrid, dense, bm25)")
         if self.index_type not in ("flat", "hnsw"):
             raise InputError(f"unknown index type {self.index_type!r} (flat, hnsw)")
-        if self.answer_mode not in ("verified", "extractive"):
-            raise InputError(f"unknown answer mode {self.answer_mode!r} (verified, extractive)")
+        if self.answer_mode not in ANSWER_MODES:
+            raise InputError(f"unknown answer mode {self.answer_mode!r} ({', '.join(ANSWER_MODES)})")
         if self.k < 1:
             raise InputError("k must be at least 1")
 

@@ -146,8 +146,9 @@ _TOKENIZER_LOCK = threading.Lock()  # also keeps two threads from importing tran
 
 
 class TokenCounter:
-    """Counts tokens with the tokenizer alone (no weights): the generator's where the answer mode uses
-    it, else the embedder's. Without either (a model folder missing), words and punctuation marks."""
+    """Counts tokens with the tokenizer alone (no weights): the generator's where the settings let it
+    write (an answer mode that uses it, or translated quotes), else the embedder's. Without either (a
+    model folder missing), words and punctuation marks."""
 
     def __init__(self, settings):
         self.settings = settings
@@ -162,7 +163,8 @@ class TokenCounter:
             try:
                 from . import models
 
-                which = models.embedder_path if self.settings.answer_mode == "extractive" else models.generator_path
+                generates = self.settings.answer_mode != "extractive" or getattr(self.settings, "translate", False)
+                which = models.generator_path if generates else models.embedder_path
                 folder = which(self.settings, fetch=False)
                 if folder not in _TOKENIZERS:
                     from transformers import AutoTokenizer
