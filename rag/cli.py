@@ -40,9 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag", description="Offline, cited answers from German parliamentary papers.")
     p.add_argument("--index-dir", type=Path, help="index folder (default: ./index or RAG_INDEX_DIR)")
     p.add_argument("--retrieval", choices=config.RETRIEVAL_MODES,
-                   help=f"retrieval mode (default {Settings.retrieval}, or RAG_RETRIEVAL)")
+                   help=f"retrieval mode (default {Settings.retrieval}) [RAG_RETRIEVAL]")
     p.add_argument("--answer-mode", choices=config.ANSWER_MODES,
-                   help=f"answering (default {Settings.answer_mode}, or RAG_ANSWER_MODE)")
+                   help=f"answering (default {Settings.answer_mode}) [RAG_ANSWER_MODE]")
     sub = p.add_subparsers(title="verbs", metavar="VERB")
 
     ask = sub.add_parser("ask", help="answer a question with cited passages")

@@ -36,8 +36,8 @@ def test_help_offers_exactly_the_modes_settings_accept(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "{" + ",".join(config.ANSWER_MODES) + "}" in out and f"default {Settings.answer_mode}," in out
-    assert "{" + ",".join(config.RETRIEVAL_MODES) + "}" in out and f"default {Settings.retrieval}," in out
+    assert "{" + ",".join(config.ANSWER_MODES) + "}" in out and f"(default {Settings.answer_mode})" in out
+    assert "{" + ",".join(config.RETRIEVAL_MODES) + "}" in out and f"(default {Settings.retrieval})" in out
     for mode in config.ANSWER_MODES:
         Settings(answer_mode=mode)
     for mode in config.RETRIEVAL_MODES:
