@@ -110,8 +110,8 @@ def _question_args(p):
 
 
 def _settings(args, **overrides) -> Settings:
-    return Settings.from_env(index_dir=args.index_dir, retrieval=args.retrieval, answer_mode=args.answer_mode,
-                             **overrides)
+    chosen = {"index_dir": args.index_dir, "retrieval": args.retrieval, "answer_mode": args.answer_mode}
+    return Settings.from_env(**{**chosen, **overrides})
 
 
 def _pipeline(args, **overrides):
