@@ -44,8 +44,8 @@ def request_models(settings: Settings):
     """The request bodies; the question's length limit comes from the settings (pipeline.check_question
     enforces the rest: a question that is only whitespace is refused there)."""
     Question = Annotated[str, Field(min_length=1, max_length=settings.max_question_chars,
-                                    json_schema_extra={"pattern": NOT_BLANK}, description="the question, German or English"),
-                         AfterValidator(valid_text)]
+                                    json_schema_extra={"pattern": NOT_BLANK},
+                                    description="the question, German or English"), AfterValidator(valid_text)]
 
     class AskRequest(BaseModel):
         model_config = ConfigDict(strict=True, extra="forbid")

@@ -7,13 +7,12 @@ reported apart from retrieval as timings.load.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import sys
 import time
 from pathlib import Path
 
 from . import config
+from .cli_io import load_models, print_answer, print_hits, print_index, print_json, print_models, read_questions
 from .config import Settings
 from .errors import InputError, RagError
 
@@ -120,136 +119,27 @@ def _pipeline(args, **overrides):
     return Pipeline(_settings(args, **overrides))
 
 
-@contextlib.contextmanager
-def quiet_libraries():
-    """No "Loading weights" bars or advice from transformers while a single question loads the models."""
-    from transformers.utils import logging as hf_logging
-
-    was_on, level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        if was_on:
-            hf_logging.enable_progress_bar()
-        hf_logging.set_verbosity(level)
-
-
-def _warm(pipe, quiet: bool) -> float:
-    """Load the models (and the index) now; seconds taken, so answers can report it as timings.load."""
-    t0 = time.perf_counter()
-    with quiet_libraries() if quiet else contextlib.nullcontext():
-        pipe.warm_up()
-    return time.perf_counter() - t0
-
-
-def read_json_file(path: Path):
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"no such file: {path}") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path} is not UTF-8 text (byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: invalid JSON ({exc.msg}, line {exc.lineno})") from None
-
-
-def read_history(path: Path) -> list[list[str]]:
-    from .pipeline import check_history
-
-    try:
-        return [list(turn) for turn in check_history(read_json_file(path))]
-    except InputError as exc:
-        raise InputError(f"{path}: {exc}") from None
-
-
-def read_batch(path: Path) -> list[tuple[str, list]]:
-    """Validate the whole batch file before anything runs."""
-    from .pipeline import check_history
-
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise InputError(f"no such file: {path}") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path} is not UTF-8 text (byte {exc.start})") from None
-    items = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{n}: invalid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("question"), str) or not obj["question"].strip():
-            raise InputError(f'{path}:{n}: expected {{"question": "...", "history": [...]}}')
-        try:
-            history = check_history(obj.get("history") or [])
-        except InputError as exc:
-            raise InputError(f"{path}:{n}: {exc}") from None
-        items.append((obj["question"], history))
-    if not items:
-        raise InputError(f"{path} holds no questions")
-    return items
-
-
 def _items(args) -> list[tuple[str, list]]:
-    """The questions asked, each checked (pipeline.check_question) before any model loads."""
-    from .pipeline import check_question
-
-    history = getattr(args, "history", None)
-    if args.batch and (args.question or history):
-        raise InputError("give a question (with --history) or --batch FILE, not both")
-    if args.batch:
-        items = read_batch(args.batch)
-    elif args.question is None:
-        raise InputError("no question given")
-    else:
-        items = [(args.question, read_history(history) if history else [])]
-    settings = _settings(args)
-    for n, (question, _history) in enumerate(items, 1):
-        try:
-            check_question(question, settings)
-        except InputError as exc:
-            raise InputError(f"{args.batch}:{n}: {exc}" if args.batch else str(exc)) from None
-    return items
-
-
-def _print_json(obj) -> None:
-    print(json.dumps(obj, ensure_ascii=False), flush=True)
+    return read_questions(args.question, args.batch, getattr(args, "history", None), _settings(args))
 
 
 def cmd_search(args) -> int:
-    from . import format as fmt
     from .serialize import hit_to_dict
 
     items = _items(args)
     if args.k is not None and args.k < 1:
         raise InputError("--k must be at least 1")
     pipe = _pipeline(args, answer_mode="extractive")  # searching never needs the generator
-    load = _warm(pipe, quiet=not args.batch)
+    load = load_models(pipe, quiet=not args.batch)
     for n, (question, history) in enumerate(items):
         t0 = time.perf_counter()
         hits = pipe.search(question, history, args.k)
         timings = {"load": round(load if n == 0 else 0.0, 4), "retrieval": round(time.perf_counter() - t0, 4)}
         if args.json:
-            _print_json({"hits": [hit_to_dict(h) for h in hits], "timings": timings})
+            print_json({"hits": [hit_to_dict(h) for h in hits], "timings": timings})
             continue
-        if args.batch:
-            print(f"{'' if n == 0 else chr(10)}? {question}")
-        language = pipe.query(question, history).language
-        for i, h in enumerate(hits, 1):
-            print(f"[{i}] {fmt.page(h.chunk.page, language)}, {h.chunk.section or '-'}  (score {h.score:.3f})")
-            for s in h.sentences:
-                print(f"    » {fmt.flat(s)}")
+        print_hits(hits, pipe.query(question, history).language, f"? {question}" if args.batch else None, n)
     return 0
-
-
-def _print_answer(answer, documents: dict) -> None:
-    from . import format as fmt
-
-    print(fmt.plain_text(answer, documents, repeat_quotes=False), flush=True)
 
 
 def cmd_ask(args) -> int:
@@ -257,18 +147,16 @@ def cmd_ask(args) -> int:
 
     items = _items(args)
     pipe = _pipeline(args)
-    load = _warm(pipe, quiet=not args.batch)
+    load = load_models(pipe, quiet=not args.batch)
     documents = {d.doc_id: d.metadata for d in pipe.documents()}
     for n, (question, history) in enumerate(items):
         answer = pipe.ask(question, history)
         if args.json:
             out = answer_to_dict(answer, documents)
             out["timings"] = {"load": round(load if n == 0 else 0.0, 4), **out["timings"]}
-            _print_json(out)
+            print_json(out)
         else:
-            if args.batch:
-                print(f"{'' if n == 0 else chr(10)}? {question}")
-            _print_answer(answer, documents)
+            print_answer(answer, documents, f"? {question}" if args.batch else None, n)
     return 0
 
 
@@ -284,7 +172,7 @@ def cmd_chat(args) -> int:
     interactive = sys.stdin.isatty()
     if interactive:
         print("loading the models ...", file=sys.stderr, flush=True)
-    load = _warm(pipe, quiet=True)
+    load = load_models(pipe, quiet=True)
     documents = {d.doc_id: d.metadata for d in pipe.documents()}
     if interactive:
         print(f"ready ({load:.1f} s). Ask in German or English; /new starts a new conversation, "
@@ -310,9 +198,9 @@ def cmd_chat(args) -> int:
             continue
         history.append([question, answer.text])
         if args.json:
-            _print_json(answer_to_dict(answer, documents))
+            print_json(answer_to_dict(answer, documents))
         else:
-            _print_answer(answer, documents)
+            print_answer(answer, documents)
             print(flush=True)
 
 
@@ -331,28 +219,12 @@ def cmd_index_info(args) -> int:
 
     report = describe(_settings(args).index_dir)
     if args.json:
-        _print_json(report)
+        print_json(report)
     else:
-        _print_index(report)
+        print_index(report)
     if not report["verified"]:
         raise IndexError_(report["problem"])
     return 0
-
-
-def _print_index(info: dict) -> None:
-    if "chunks" in info:
-        embedder = info.get("embedder") or {}
-        print(f"index      {info.get('folder', info.get('index_dir'))}")
-        print(f"chunks     {info['chunks']} ({info.get('index_type', '?')} index, {info.get('dim', '?')} dimensions, "
-              f"chunker {info.get('chunker_version', '?')}, format {info.get('format', '?')})")
-        print(f"embedder   {embedder.get('id', '?')} (fingerprint {str(embedder.get('fingerprint', '?'))[:16]})")
-        docs = info.get("documents") or []
-        print(f"documents  {len(docs)}")
-        for d in docs:
-            print(f"  {Path(d.get('source', '?')).name}  sha256 {str(d.get('sha256', '?'))[:16]}  {d.get('source', '')}")
-    if info.get("verified"):
-        print(f"verified   {info.get('files_checked', '?')} files, {info.get('bytes_checked', 0) / 1e6:.1f} MB "
-              f"in {info.get('seconds', 0):.2f} s: every checksum matches")  # else: the error line says why
 
 
 def cmd_index_verify(args) -> int:
@@ -361,26 +233,12 @@ def cmd_index_verify(args) -> int:
 
     report = verify_index(_settings(args).index_dir)
     if args.json:
-        _print_json(report)
+        print_json(report)
     else:
-        _print_index(report)
+        print_index(report)
     if not report["verified"]:
         raise IndexError_(report["problem"])
     return 0
-
-
-def _print_models(rows: list[dict], as_json: bool) -> None:
-    if as_json:
-        for m in rows:
-            _print_json(m)
-        return
-    for m in rows:
-        state = ("verified" if m.get("verified") else "NOT verified") if m.get("installed") else "not installed"
-        size = f", {m['size_bytes'] / 1e9:.2f} GB" if m.get("size_bytes") else ""
-        print(f"{m.get('kind', '?'):<10} {m.get('name', '?')}: {state}{size}")
-        for key in ("path", "source", "licence", "problem", "error"):
-            if m.get(key):
-                print(f"{'':<10} {key}: {m[key]}")
 
 
 def cmd_models_fetch(args) -> int:
@@ -393,7 +251,7 @@ def cmd_models_fetch(args) -> int:
 def cmd_models_info(args) -> int:
     from . import models
 
-    _print_models(models.info(_settings(args)), args.json)
+    print_models(models.info(_settings(args)), args.json)
     return 0
 
 
@@ -401,7 +259,7 @@ def cmd_models_verify(args) -> int:
     from . import models
 
     rows = models.verify(_settings(args))
-    _print_models(rows, args.json)
+    print_models(rows, args.json)
     return 0 if all(m.get("verified") for m in rows) else 3
 
 

@@ -23,7 +23,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .errors import BusyError, InputError, RagError, TimeoutError_
-from .service import InternalError, LoadingError
+from .gate import InternalError
+from .service import LoadingError
 
 log = logging.getLogger("rag.api")
 
