@@ -210,3 +210,54 @@ def test_chat_bodies_are_limited(server):
     r = HTTP.post(server + "/api/ask", content=b'{"question": "' + b"a" * 1_100_000 + b'"}',
                   headers={"content-type": "application/json"})
     assert_error(r, 413, "request_too_large")
+
+
+# -- the chat window in a real browser, behind every guard ----------------------------------------------
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _ask_in_browser(page, question: str, expect: str) -> None:
+    box = page.locator("textarea").first
+    box.wait_for(timeout=60_000)
+    box.fill(question)
+    box.press("Enter")
+    page.get_by_text(expect).first.wait_for(timeout=120_000)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("key", [None, "s3cret"], ids=["open", "keyed"])
+def test_the_chat_window_works_behind_the_guards(pipeline, key):
+    """Same-origin requests, the Host check, the body limit and (with a key) the login back-off do not get
+    in the way of the real chat page: it logs in, asks and shows the answer; no browser error."""
+    import shutil
+
+    pytest.importorskip("playwright")
+    if not shutil.which("chromium"):
+        pytest.skip("no chromium (make browser installs it)")
+    try:
+        load_ui()
+    except Exception as exc:
+        pytest.skip(f"ui.py cannot be loaded: {exc}")
+    from playwright.sync_api import sync_playwright
+
+    with product(pipeline, api_key=key) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(base + "/")
+            if key:
+                page.locator("input[type=password]").wait_for(timeout=60_000)
+                page.locator("input").first.fill("me")
+                page.locator("input[type=password]").fill("wrong")
+                page.keyboard.press("Enter")
+                page.get_by_text("Incorrect").first.wait_for(timeout=30_000)
+                page.locator("input").first.fill("me")  # the form is cleared after a wrong password
+                page.locator("input[type=password]").fill(key)
+                page.keyboard.press("Enter")
+            _ask_in_browser(page, QUESTION, "26. August 2016")
+            assert errors == []
+        finally:
+            browser.close()
