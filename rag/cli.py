@@ -7,12 +7,14 @@ reported apart from retrieval as timings.load.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
 
 from . import config
-from .cli_io import load_models, print_answer, print_hits, print_index, print_json, print_models, read_questions
+from .cli_io import (load_models, print_answer, print_hits, print_index, print_json, print_models, quiet_libraries,
+                     read_questions)
 from .config import Settings
 from .errors import InputError, RagError
 
@@ -23,8 +25,10 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    single = args.func in (cmd_ask, cmd_search, cmd_chat) and not getattr(args, "batch", None)
     try:
-        return args.func(args) or 0
+        with quiet_libraries() if single else contextlib.nullcontext():
+            return args.func(args) or 0
     except RagError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
@@ -130,7 +134,7 @@ def cmd_search(args) -> int:
     if args.k is not None and args.k < 1:
         raise InputError("--k must be at least 1")
     pipe = _pipeline(args, answer_mode="extractive")  # searching never needs the generator
-    load = load_models(pipe, quiet=not args.batch)
+    load = load_models(pipe)
     for n, (question, history) in enumerate(items):
         t0 = time.perf_counter()
         hits = pipe.search(question, history, args.k)
@@ -147,7 +151,7 @@ def cmd_ask(args) -> int:
 
     items = _items(args)
     pipe = _pipeline(args)
-    load = load_models(pipe, quiet=not args.batch)
+    load = load_models(pipe)
     documents = {d.doc_id: d.metadata for d in pipe.documents()}
     for n, (question, history) in enumerate(items):
         answer = pipe.ask(question, history)
@@ -172,7 +176,7 @@ def cmd_chat(args) -> int:
     interactive = sys.stdin.isatty()
     if interactive:
         print("loading the models ...", file=sys.stderr, flush=True)
-    load = load_models(pipe, quiet=True)
+    load = load_models(pipe)
     documents = {d.doc_id: d.metadata for d in pipe.documents()}
     if interactive:
         print(f"ready ({load:.1f} s). Ask in German or English; /new starts a new conversation, "

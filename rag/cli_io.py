@@ -4,33 +4,46 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import sys
 import time
 from pathlib import Path
 
 from .errors import InputError
 
+QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}
+
 
 @contextlib.contextmanager
 def quiet_libraries():
-    """No "Loading weights" bars or advice from transformers while a single question loads the models."""
-    from transformers.utils import logging as hf_logging
-
-    was_on, level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
+    """No "Loading weights" bars or advice from transformers while a single question runs (the models
+    may load late: a translation loads the generator). Read at import by a fresh process; set directly
+    when transformers is already loaded. Our own progress bars (index builds) are plain tqdm and stay."""
+    saved = {name: os.environ.get(name) for name in QUIET_ENV}
+    os.environ.update(QUIET_ENV)
+    hf = sys.modules.get("transformers.utils.logging")
+    state = (hf.is_progress_bar_enabled(), hf.get_verbosity()) if hf else None
+    if hf:
+        hf.disable_progress_bar()
+        hf.set_verbosity_error()
     try:
         yield
     finally:
-        if was_on:
-            hf_logging.enable_progress_bar()
-        hf_logging.set_verbosity(level)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if hf and state:
+            if state[0]:
+                hf.enable_progress_bar()
+            hf.set_verbosity(state[1])
 
 
-def load_models(pipe, quiet: bool) -> float:
+def load_models(pipe) -> float:
     """Load the models (and the index) now; seconds taken, so answers can report it as timings.load."""
     t0 = time.perf_counter()
-    with quiet_libraries() if quiet else contextlib.nullcontext():
-        pipe.warm_up()
+    pipe.warm_up()
     return time.perf_counter() - t0
 
 
