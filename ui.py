@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import json
 import re
 import sys
 import traceback
@@ -33,22 +34,6 @@ _SYSTEM_FONTS = ("system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica 
                  "Liberation Sans", "sans-serif")
 _MONO_FONTS = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace")
 
-# Words inside an answer follow the answer's language (page and "Sources" come from rag.format);
-# the window's own chrome is English.
-_LABELS = {
-    "de": {"refusal": "Nicht im Dokument", "copy": "Kopieren", "copied": "Kopiert",
-           "copy_title": "Antwort und Quellen als Text kopieren", "show": "Quelle {n} zeigen",
-           "passages": "Alle Fundstellen", "modes": {"extractive": "wörtlich aus dem Dokument",
-                                                     "verified": "Kurzantwort, am Text geprüft",
-                                                     "generated": "Modellantwort, am Text geprüft"}},
-    "en": {"refusal": "Not in the paper", "copy": "Copy", "copied": "Copied",
-           "copy_title": "Copy the answer and its sources as plain text", "show": "Show source {n}",
-           "passages": "All passages", "modes": {"extractive": "quoted from the paper",
-                                                 "verified": "short answer, checked against the text",
-                                                 "generated": "model answer, checked against the text"}},
-}
-
-
 def _static(name: str) -> str:
     """The window's CSS and JS, shipped as package data beside the citation formatter."""
     return (files("rag") / "static" / name).read_text(encoding="utf-8")
@@ -62,6 +47,9 @@ def _font_list(names) -> str:
 CSS = (f":root, :root.dark, :root .dark {{ --font: {_font_list(_SYSTEM_FONTS)}; "
        f"--font-mono: {_font_list(_MONO_FONTS)}; }}\n") + _static("chat.css")
 JS = _static("chat.js")
+# Words inside an answer follow the answer's language (page and "Sources" come from rag.format);
+# the window's own chrome is English.
+_LABELS = json.loads(_static("labels.json"))
 
 
 # -- rendering: pure functions from the shared vocabulary to HTML --------------------------------------

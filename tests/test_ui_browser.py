@@ -184,6 +184,8 @@ def test_chat_in_a_real_browser(browser, app_url, shots):
     check_the_quote(cite, mark)
     assert TRADE_2016.search(mark.inner_text()) and re.search(r"S\. \d", cite.locator("summary").inner_text())
 
+    page.evaluate("document.activeElement.blur()")
+    page.wait_for_timeout(1200)  # the opened source's flash fades
     page.screenshot(path=str(shots / "screenshot.png"), full_page=True)
 
     # the copy button copies plain text: the answer, then its sources with German labels
