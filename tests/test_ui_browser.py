@@ -49,6 +49,13 @@ IN_VIEW = """el => {  // the element's top is inside the window and inside any b
   }
   return top >= -1 && top <= innerHeight - 20;
 }"""
+OVERLAPS_A_MESSAGE = """a => { const r = a.getBoundingClientRect();
+  return [...document.querySelectorAll('#rag-chat [data-testid="bot"], #rag-chat [data-testid="user"]')].some(m => {
+    const q = m.getBoundingClientRect();
+    return r.left < q.right && q.left < r.right && r.top < q.bottom && q.top < r.bottom; }); }"""
+NESTED_SCROLL = """() => [document.querySelector('#rag-chat'), ...document.querySelectorAll('#rag-chat *')]
+  .filter(e => /auto|scroll/.test(getComputedStyle(e).overflowY) && e.scrollHeight > e.clientHeight + 1)
+  .map(e => e.className || e.tagName)"""
 
 
 # -- fixtures ----------------------------------------------------------------------------------------
@@ -185,6 +192,7 @@ def test_chat_in_a_real_browser(browser, app_url, shots):
     assert TRADE_2016.search(mark.inner_text()) and re.search(r"S\. \d", cite.locator("summary").inner_text())
 
     page.evaluate("document.activeElement.blur()")
+    page.mouse.move(0, 0)
     page.wait_for_timeout(1200)  # the opened source's flash fades
     page.screenshot(path=str(shots / "screenshot.png"), full_page=True)
 
@@ -212,6 +220,12 @@ def test_chat_in_a_real_browser(browser, app_url, shots):
     _, mark = click_marker(en)
     assert re.search(r"Kostanay State University,\s*\n\s*- Rudniy", mark.inner_text()), mark.inner_text()
 
+    # Gradio's scroll-down arrow, shown when the chat is scrolled up, sits beside the messages, not on them
+    page.locator("#rag-chat .bubble-wrap").evaluate("box => box.scrollTo(0, 0)")
+    arrow = page.locator("#rag-chat .scroll-down-button-container")
+    arrow.wait_for(state="visible")
+    assert not arrow.evaluate(OVERLAPS_A_MESSAGE)
+
     # not in the paper: a refusal, styled as such, without citations; the side panel says so too
     no = ask(page, UNANSWERABLE, 4)
     assert no.locator(".rag-refusal").count() == 1, no.inner_html()
@@ -229,11 +243,6 @@ def test_chat_in_a_real_browser(browser, app_url, shots):
     assert_offline(page, app_url)
     assert not page.errors, page.errors
     page.context.close()
-
-
-NESTED_SCROLL = """() => [document.querySelector('#rag-chat'), ...document.querySelectorAll('#rag-chat *')]
-  .filter(e => /auto|scroll/.test(getComputedStyle(e).overflowY) && e.scrollHeight > e.clientHeight + 1)
-  .map(e => e.className || e.tagName)"""
 
 
 def test_phone_width(browser, app_url, shots):
@@ -255,7 +264,8 @@ def test_phone_width(browser, app_url, shots):
     assert arrows.count() == 0 or not arrows.first.is_visible()
 
     msg.locator("details.rag-cite summary").first.click()  # for the screenshot: the question, the answer,
-    page.locator("#rag-chat [data-testid='user']").last.evaluate("q => q.scrollIntoView()")  # its source open
+    page.locator("#rag-chat [data-testid='user']").last.evaluate(  # its source open
+        "q => (q.closest('.message-row') || q).scrollIntoView()")
     page.wait_for_timeout(300)
     page.screenshot(path=str(shots / "screenshot-mobile.png"))
 
