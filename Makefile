@@ -4,13 +4,17 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 
-.PHONY: run test setup models index browser bench eval clean
+.PHONY: run test test-fast setup models index browser bench eval clean
 
 run: setup
 	$(BIN)/rag serve
 
 test: setup browser
 	$(BIN)/pytest -q
+
+# The fast tests only: fake models, no browser (a minute or two; `make test` is the whole suite).
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not real and not browser"
 
 setup: $(STAMP) models index
 

@@ -20,6 +20,8 @@ from .query import question_number
 from .text import YEAR, normalize_number, numbers
 from .types import Answer, Chunk, Citation, Hit, Query, Span
 
+_TREND = re.compile(r"\b(gestiegen|gesunken|steigen|sinken|rise|rose|fall|fell|increase\w*|decrease\w*|"
+                    r"mehr oder weniger|more or less|higher or lower|trend|entwickelt|develop\w*)\b", re.I)
 _NEGATION = re.compile(r"\b(nicht|kein\w*|keine[rsnm]?|nie|niemals|weder)\b", re.I)
 
 
@@ -29,7 +31,7 @@ def answer_stream(query: Query, hits: Sequence[Hit], policy: Policy, *, lexicon=
     """Yields text as it becomes available; the last item is the final Answer."""
     lang = query.language
     if query.meta:
-        made = _meta(query, chunks)
+        made = _meta(query, chunks, hits)
         if made:
             yield made.text
             yield made
@@ -67,6 +69,10 @@ def direct_answer(query: Query, decision: Decision, citations: Sequence[Citation
     if kind == "list":
         lines = _list_lines(spans, citations)
         return render.items(lines, lang) if len(lines) >= 2 else ""
+    if (kind == "money" and len(query.years) >= 2) or _TREND.search(query.resolved):
+        t = _trend(spans, citations, lang)
+        if t:
+            return t
     if kind == "yesno":
         return render.yes_no(not _NEGATION.search(first.quote), lang, first.n)
     if kind == "count":
@@ -74,14 +80,10 @@ def direct_answer(query: Query, decision: Decision, citations: Sequence[Citation
         items = candidates.counted_items(spans[0].chunk.text, query.focus)
         if not found and len(items) >= 2:
             return render.derived_count(candidates.count_word(len(items), lang), lang, first.n)
-    if kind == "money" and len(query.years) >= 2 or re.search(r"\b(gestiegen|gesunken|rise|rose|fall|fell|increase|"
-                                                                r"decrease|mehr oder weniger|more or less|higher or lower)",
-                                                                query.resolved, re.I):
-        t = _trend(spans, citations, lang)
-        if t:
-            return t
     if kind in ("person", "organisation"):
         found = [(s, c) for s in spans for c in candidates.agents(s.text)]
+    elif kind == "name":
+        found = [(s, c) for s in spans for c in candidates.names(s.text)]
     else:
         found = [(s, c) for s in spans for c in candidates.find(s.text, kind)]
     if not found:
@@ -140,18 +142,23 @@ def _amount(s: str) -> float:
         return 0.0
 
 
-def _meta(query: Query, chunks: Sequence[Chunk]) -> Answer | None:
+def _meta(query: Query, chunks: Sequence[Chunk], hits: Sequence[Hit] = ()) -> Answer | None:
     """Questions about the paper itself: the card line (or the paper's own question) that answers."""
     lang = query.language
     if query.meta == "question_text":
         number = question_number(query.resolved)
-        q = next((c for c in chunks if c.kind == "question" and c.number == number.split(" ")[0]), None)
+        doc = hits[0].chunk.doc_id if hits else None
+        q = next((c for c in chunks if c.kind == "question" and c.number == number.split(" ")[0]
+                  and (doc is None or c.doc_id == doc)), None)
         if q:
             cit = Citation(1, q, q.text, 0, len(q.text))
             text = render.compose("", (cit,), lang)
             return Answer(query.text, text, lang, False, (cit,), (), "extractive")
         return None
     cards = [c for c in chunks if c.kind == "card"]
+    if len(cards) > 1 and hits:  # several papers: the card of the paper the question is closest to
+        query_doc = hits[0].chunk.doc_id
+        cards = [c for c in cards if c.doc_id == query_doc] or cards
     label = {"asker": "Fragesteller", "party": "Fraktion", "answerer": "Antwortende Stelle", "transmitted": "Übermittelt",
              "period": "Wahlperiode", "number": "Drucksache", "parliament": "Parlament", "kind": "Art", "date": "Datum",
              "title": "Titel", "question_count": "Anzahl der Fragen", "joint": "Gemeinsam beantwortet"}.get(query.meta)

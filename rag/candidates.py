@@ -65,6 +65,12 @@ def find(text: str, kind: str) -> list[tuple[int, int, str]]:
     return out
 
 
+def names(text: str) -> list[tuple[int, int, str]]:
+    """Proper names only (people named, organisations, quoted names), not role phrases ("der Minister")."""
+    people = [(s, e, "name") for s, e, _ in find(text, "person") if not re.match(r"(der|die|des|dem|den)\s", text[s:e])]
+    return sorted(people + [(s, e, "name") for s, e, _ in find(text, "organisation")])
+
+
 def agents(text: str) -> list[tuple[int, int, str]]:
     """People and organisations together: "wer"/"who" may be answered by either."""
     return sorted(find(text, "person") + find(text, "organisation"))

@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_EMBEDDER = "embeddinggemma-300m"
 DEFAULT_GENERATOR = "gemma-3-270m"
 DEFAULT_CORPUS = REPO / "corpus" / "drucksache-7-844.txt"
+ANSWER_MODES = ("extractive", "verified")
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,8 @@ class Settings:
             raise InputError(f"unknown retrieval mode {self.retrieval!r} (hybrid, dense, bm25)")
         if self.index_type not in ("flat", "hnsw"):
             raise InputError(f"unknown index type {self.index_type!r} (flat, hnsw)")
-        if self.answer_mode not in ("verified", "extractive"):
-            raise InputError(f"unknown answer mode {self.answer_mode!r} (verified, extractive)")
+        if self.answer_mode not in ANSWER_MODES:
+            raise InputError(f"unknown answer mode {self.answer_mode!r} ({', '.join(ANSWER_MODES)})")
         if self.k < 1:
             raise InputError("k must be at least 1")
 

@@ -20,7 +20,7 @@ POOL_HITS = 5  # spans are taken from the top hits only
 FOCUS_WEIGHT = 0.3  # how much the share of linked focus words adds to a span's score
 TYPE_WEIGHT = 0.15  # and a candidate of the expected type
 CONTINUATION_CHARS = 450  # a following sentence of the same paragraph is quoted too, up to this length
-TYPED = ("person", "organisation", "place", "date", "money", "count", "percentage", "rank")
+TYPED = ("person", "organisation", "name", "place", "date", "money", "count", "percentage", "rank")
 _CONNECTIVE = re.compile(r"^(Daher|Deshalb|Deswegen|Dabei|Dies|Diese[rsm]?|Dazu|Darüber hinaus|Somit|Damit|Hierbei|"
                          r"Hierzu|Dadurch|Dafür|Trotzdem|Dennoch|Allerdings|Auch diesbezüglich)\b")
 
@@ -85,6 +85,8 @@ def _links(query, best, lexicon, context) -> list[float]:
 def _find(kind: str, text: str) -> list:
     if kind in ("person", "organisation"):
         return candidates.agents(text)
+    if kind == "name":
+        return candidates.names(text)
     if kind == "count":
         return candidates.find(text, "count") or candidates.find(text, "list")
     return candidates.find(text, kind)

@@ -14,7 +14,8 @@ from . import policy as policies
 from .config import Settings
 from .conversation import resolve
 from .errors import InputError
-from .index import Index, load_or_build, unit_context
+from .errors import IndexError_
+from .index import Index, check_index_dir, load_or_build, quote_in_document, unit_context
 from .ingest import load_document
 from .lexicon import Lexicon
 from .query import analyse
@@ -77,6 +78,7 @@ class Pipeline:
         return self
 
     def _load(self, sources: list[Path]) -> None:
+        check_index_dir(self.settings.index_dir)  # before the embedder loads
         self.embedder.warm_up()
         self._index = load_or_build(Path(self.settings.index_dir), sources, self.embedder,
                                     {"id": self.embedder.name, "fingerprint": self.embedder.fingerprint},
@@ -152,6 +154,9 @@ class Pipeline:
         for item in answering.answer_stream(query, hits, self.policy, lexicon=self._lexicon, context=self._context,
                                             chunks=self._index.chunks, translate=self._translate):
             if isinstance(item, Answer):
+                if not all(quote_in_document(self._index, c) for c in item.citations):
+                    raise IndexError_("a quote does not match the document it came from: the index is damaged; "
+                                      "run `rag index verify` and `rag index build`")
                 t2 = time.perf_counter()
                 timings = {"retrieval": t1 - t0, "generation": t2 - t1, "total": t2 - t0,
                            "first_text": (first or t2) - t0}

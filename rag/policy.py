@@ -34,8 +34,14 @@ def path_for(index_dir: Path, fingerprint: str) -> Path:
     return Path(index_dir) / f"policy-{(fingerprint or 'unknown')[:16]}.json"
 
 
+SHIPPED = Path(__file__).parent / "policies"  # fitted policies shipped with the code, by embedder
+
+
 def load(index_dir: Path, fingerprint: str) -> Policy:
+    """The policy fitted for this embedder: beside the index, else shipped, else the defaults."""
     p = path_for(index_dir, fingerprint)
+    if not p.is_file():
+        p = path_for(SHIPPED, fingerprint)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -47,7 +53,13 @@ def load(index_dir: Path, fingerprint: str) -> Policy:
 
 
 def save(policy: Policy, index_dir: Path, fingerprint: str) -> Path:
-    p = path_for(index_dir, fingerprint)
+    """Beside the index, and into the shipped folder when the code is writable (so a fresh clone uses it)."""
+    if os.access(SHIPPED, os.W_OK):
+        _write(policy, path_for(SHIPPED, fingerprint))
+    return _write(policy, path_for(index_dir, fingerprint))
+
+
+def _write(policy: Policy, p: Path) -> Path:
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{p.name}.{os.getpid()}")
     tmp.write_text(json.dumps(asdict(policy), indent=1), encoding="utf-8")

@@ -13,14 +13,14 @@ from .language import detect_language
 from .text import YEAR, fold
 from .types import Query
 
-TYPES = ("person", "organisation", "place", "date", "money", "count", "percentage", "rank", "list",
+TYPES = ("person", "organisation", "name", "place", "date", "money", "count", "percentage", "rank", "list",
          "yesno", "reason", "description")
 
 _I = re.IGNORECASE
 _MONEY = re.compile(r"(euro|eur\b|€|\bgeld|kosten|\bkostet\w*|betrag|\bbetrug|volumen|volumina|umsatz|wert\b|"
                     r"summe|mittel\b|\bförder\w*|budget|ausgaben|einnahmen|\binvesti\w*|handel\b|"
                     r"money|cost\w*|amount|sum|worth|value|volume|funding|funds|spend\w*|budget|revenue|"
-                    r"turnover|trade|exports?|imports?|paid|price)\b", _I)
+                    r"turnover|trade|exports?|imports?|paid|price|sales|income|erlös\w*)\b", _I)
 _PERCENT = re.compile(r"\b(prozent\w*|anteil\w*|quote|percent\w*|share|proportion|rate)\b|%", _I)
 _RANK = re.compile(r"\b(platz|rang\w*|rank\w*|position|place)\b", _I)
 _HOW_MANY = re.compile(r"\b(wie\s*viele?|wieviele?|anzahl|zahl der|how\s+many|number\s+of)\b", _I)
@@ -110,7 +110,8 @@ def expected_type(q: str, language: str = "de") -> str:
             return "percentage"
         if _RANK.search(q):
             return "rank"
-        return "money" if _MONEY.search(q) else "count"
+        much = re.search(r"\b(how\s+much|wie\s*viel(?!e))\b", q, _I)
+        return "money" if (_MONEY.search(q) or much) else "count"
     if _RANK.search(q) and re.search(r"\b(welche\w*|which|what)\b", q, _I):
         return "rank"
     if _PERCENT.search(q) and re.search(r"\b(welche\w*|which|what|wie)\b", q, _I):
@@ -120,9 +121,7 @@ def expected_type(q: str, language: str = "de") -> str:
     if _WHO.search(q):
         return "person" if _PERSON_NOUN.search(q) or re.search(r"\b(wer|who)\b", q, _I) else "organisation"
     if _NAME.search(q):
-        if _PERSON_NOUN.search(q):
-            return "person"
-        return "place" if _PLACE_NOUN.search(q) else "organisation"
+        return "place" if _PLACE_NOUN.search(q) else "name"  # a proper name, not a role ("the minister")
     if _WHERE.search(q):
         return "place"
     if _YESNO[language].search(q):

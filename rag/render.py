@@ -87,7 +87,7 @@ def typed(kind: str, raw: str, language: str, n: int, year: str = "") -> str:
     shown = value(raw, kind, language)
     if kind == "date":
         return f["date"].format(value=shown, n=n)
-    if kind in ("person", "organisation", "place"):
+    if kind in ("person", "organisation", "place", "name"):
         return f["agent"].format(value=shown, n=n)
     return f["typed"].format(value=shown, when=when, n=n)
 
