@@ -181,7 +181,7 @@ def render_meta(answer: Answer) -> str:
         parts.append(f'<span>{lab["modes"][answer.mode]}</span>')
     parts.append(f'<button class="rag-copy" type="button" title="{esc(lab["copy_title"])}">'
                  f'<span class="rag-todo">{lab["copy"]}</span><span class="rag-done">{lab["copied"]}</span></button>')
-    if answer.hits:
+    if answer.hits or answer.citations:  # what the side panel lists
         parts.append(f'<a class="rag-to-passages" href="#rag-passages-box">{lab["passages"]} ↓</a>')
     return f'<div class="rag-meta">{"".join(parts)}</div>'
 
