@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import json
 import re
 import sys
 import traceback
@@ -26,28 +27,12 @@ EXAMPLES = (
     "Wie hoch war der Außenhandel mit Kasachstan im Jahr 2016?",
     "Which universities in Mecklenburg-Vorpommern cooperate with universities in Kazakhstan?",
     "When did the ambassador visit the museum in Peenemünde?",
-    "Wer hat die Kleine Anfrage gestellt, und für welche Fraktion?",
+    "Wer hat die Anfrage gestellt?",
 )
 
 _SYSTEM_FONTS = ("system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "Noto Sans",
                  "Liberation Sans", "sans-serif")
 _MONO_FONTS = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace")
-
-# Words inside an answer follow the answer's language (page and "Sources" come from rag.format);
-# the window's own chrome is English.
-_LABELS = {
-    "de": {"refusal": "Nicht im Dokument", "copy": "Kopieren", "copied": "Kopiert",
-           "copy_title": "Antwort und Quellen als Text kopieren", "show": "Quelle {n} zeigen",
-           "passages": "Alle Fundstellen", "modes": {"extractive": "wörtlich aus dem Dokument",
-                                                     "verified": "Kurzantwort, am Text geprüft",
-                                                     "generated": "Modellantwort, am Text geprüft"}},
-    "en": {"refusal": "Not in the paper", "copy": "Copy", "copied": "Copied",
-           "copy_title": "Copy the answer and its sources as plain text", "show": "Show source {n}",
-           "passages": "All passages", "modes": {"extractive": "quoted from the paper",
-                                                 "verified": "short answer, checked against the text",
-                                                 "generated": "model answer, checked against the text"}},
-}
-
 
 def _static(name: str) -> str:
     """The window's CSS and JS, shipped as package data beside the citation formatter."""
@@ -62,6 +47,9 @@ def _font_list(names) -> str:
 CSS = (f":root, :root.dark, :root .dark {{ --font: {_font_list(_SYSTEM_FONTS)}; "
        f"--font-mono: {_font_list(_MONO_FONTS)}; }}\n") + _static("chat.css")
 JS = _static("chat.js")
+# Words inside an answer follow the answer's language (page and "Sources" come from rag.format);
+# the window's own chrome is English.
+_LABELS = json.loads(_static("labels.json"))
 
 
 # -- rendering: pure functions from the shared vocabulary to HTML --------------------------------------
@@ -114,6 +102,16 @@ def highlight(text: str, ranges) -> str:
     return "".join(out)
 
 
+def without_headings(chunk, start: int, end: int) -> tuple[int, int]:
+    """(start, end) in ``chunk.text`` without heading lines at its start and whitespace at either end."""
+    headings = {h.strip() for h in (*chunk.heading, *chunk.section.split(" > "))} - {""}
+    lines = chunk.text[start:end].split("\n")
+    while len(lines) > 1 and (not lines[0].strip() or lines[0].strip() in headings):
+        start += len(lines.pop(0)) + 1
+    body = chunk.text[start:end]
+    return start + len(body) - len(body.lstrip()), end - len(body) + len(body.rstrip())
+
+
 def evidence(cit: Citation) -> tuple[int, int]:
     """Where the quote stands in its chunk: the citation's offsets, minus heading lines at its start.
 
@@ -123,12 +121,7 @@ def evidence(cit: Citation) -> tuple[int, int]:
         words = cit.quote.split()
         m = re.search(r"\s+".join(map(re.escape, words)), text) if words else None
         start, end = (m.start(), m.end()) if m else (0, 0)
-    headings = {h.strip() for h in (*cit.chunk.heading, *cit.chunk.section.split(" > "))} - {""}
-    lines = text[start:end].split("\n")
-    while len(lines) > 1 and (not lines[0].strip() or lines[0].strip() in headings):
-        start += len(lines.pop(0)) + 1
-    body = text[start:end]
-    return start + len(body) - len(body.lstrip()), end - len(body) + len(body.rstrip())
+    return without_headings(cit.chunk, start, end)
 
 
 def render_text(text: str, language: str = "en", cited: Sequence[int] = ()) -> str:
@@ -188,7 +181,7 @@ def render_meta(answer: Answer) -> str:
         parts.append(f'<span>{lab["modes"][answer.mode]}</span>')
     parts.append(f'<button class="rag-copy" type="button" title="{esc(lab["copy_title"])}">'
                  f'<span class="rag-todo">{lab["copy"]}</span><span class="rag-done">{lab["copied"]}</span></button>')
-    if answer.hits:
+    if answer.hits or answer.citations:  # what the side panel lists
         parts.append(f'<a class="rag-to-passages" href="#rag-passages-box">{lab["passages"]} ↓</a>')
     return f'<div class="rag-meta">{"".join(parts)}</div>'
 
@@ -236,7 +229,7 @@ def _first_words(text: str, n: int = 12) -> str:
 def _hit_ranges(hit: Hit, answer: Answer) -> list[tuple[int, int]]:
     """What to mark in a retrieved passage: its cited quotes, else its best-matching spans."""
     cited = [evidence(c) for c in answer.citations if c.chunk.chunk_id == hit.chunk.chunk_id]
-    return cited or [(s.start, s.end) for s in hit.spans]
+    return cited or [without_headings(hit.chunk, s.start, s.end) for s in hit.spans]
 
 
 def render_passages(answer: Answer | None) -> str:
@@ -245,23 +238,26 @@ def render_passages(answer: Answer | None) -> str:
     if answer is None:
         return '<p class="rag-empty">The passages found for the latest question appear here.</p>'
     asked = f"„{esc(_first_words(answer.question, 20))}“"
-    if answer.refused:
-        note = (f'<p class="rag-panel-note rag-not-answered">Your last question, {asked}, was not answered: '
-                f'the paper does not say. {"The closest passages, for checking:" if answer.hits else ""}</p>')
-    else:
-        note = f'<p class="rag-panel-note">Passages found for {asked}, best first:</p>'
-    if not answer.hits:
-        return note + '<p class="rag-empty">No passages were found for this question.</p>'
-    page = fmt.labels(answer.language)["page"]
     cited: dict[str, list[int]] = {}
     for cit in answer.citations:
         cited.setdefault(cit.chunk.chunk_id, []).append(cit.n)
+    found = {hit.chunk.chunk_id for hit in answer.hits}
+    unlisted = {c.chunk.chunk_id: Hit(c.chunk, 0.0) for c in answer.citations if c.chunk.chunk_id not in found}
+    hits = [*unlisted.values(), *answer.hits]  # a cited passage is listed even if retrieval did not return it
+    if answer.refused:
+        note = (f'<p class="rag-panel-note rag-not-answered">Your last question, {asked}, was not answered: '
+                f'the paper does not say. {"The closest passages, for checking:" if hits else ""}</p>')
+    else:
+        note = f'<p class="rag-panel-note">Passages for {asked}, best first; the cited ones are marked:</p>'
+    if not hits:
+        return note + '<p class="rag-empty">No passages were found for this question.</p>'
+    page = fmt.labels(answer.language)["page"]
     items = []
-    for rank, hit in enumerate(answer.hits, 1):
+    for rank, hit in enumerate(hits, 1):
         chunk, ranges = hit.chunk, _hit_ranges(hit, answer)
         section = chunk.heading[-1] if chunk.heading else chunk.section.rsplit(" > ", 1)[-1]
         where = " · ".join(x for x in (f"{page} {chunk.page}" if chunk.page else "", section) if x)
-        start, end = ranges[0] if ranges else (0, len(chunk.text))
+        start, end = ranges[0] if ranges else without_headings(chunk, 0, len(chunk.text))
         ns = sorted(set(cited.get(chunk.chunk_id, [])))
         badge = f'<span class="rag-cited">cited {" ".join(f"[{n}]" for n in ns)}</span>' if ns else ""
         items.append(

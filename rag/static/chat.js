@@ -87,7 +87,7 @@ if (!window.ragChat) {
     if (!c) return;
     const asked = c.querySelectorAll('[data-testid="user"]');
     const done = c.querySelectorAll('.rag-answer:not(.rag-streaming), .rag-error');
-    const last = asked[asked.length - 1];
+    const last = asked[asked.length - 1]?.closest('.message-row') || asked[asked.length - 1];
     if (asked.length > questions) reveal(last);
     if (done.length > answers) reveal(last || done[done.length - 1]);
     questions = asked.length;
