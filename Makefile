@@ -34,6 +34,11 @@ index: $(STAMP)
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
+# Refresh the README's screenshots in docs/ on purpose (`make test` writes them to a temporary folder).
+.PHONY: screenshots
+screenshots: setup browser
+	RAG_SCREENSHOTS=$(CURDIR)/docs $(BIN)/pytest -q tests/test_ui_browser.py
+
 bench: setup
 	$(BIN)/python scripts/bench.py
 

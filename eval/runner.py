@@ -206,6 +206,7 @@ def _set_settings(names, overrides=None) -> Settings:
     if extra:
         key = hashlib.sha256("\n".join(str(Path(p).resolve()) for p in corpus).encode()).hexdigest()[:12]
         values["index_dir"] = Path(Settings.from_env().home) / "eval-index" / key
+        values["index_dir"].parent.mkdir(parents=True, exist_ok=True)
     return Settings.from_env(**values)
 
 
