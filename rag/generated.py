@@ -8,9 +8,9 @@ markers. Each sentence is then checked against the quotes it cites:
   "26. August 2016" == "26 August 2016" == "26.08.2016"), scale (million is not billion) and rounding
   ("12.8 million" for "12,811 Mio.");
 - names: each capitalised word that could name something (every one in English but the first of the
-  sentence; German nouns too) occurs in a cited quote or in the question, up to inflection and
-  spelling across languages ("Kazakhstan" ~ "Kasachstan"); a name from the question only repeats the
-  asker's own words;
+  sentence; German nouns too) occurs in a cited passage (the quote, the passage it was taken from, its
+  headings), up to inflection and spelling across languages ("Kazakhstan" ~ "Kasachstan"); never from
+  the question alone, where an asker could put anything;
 - language: the asker's;
 - support: the sentence means what its quote says (cosine of the two with the embedder, cross-lingual,
   at least ``min_support``, a threshold fitted by ``fit_min_support`` on eval/support/dev.jsonl).
@@ -29,7 +29,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import InputError, ModelError
 from .generation import MARKER, split_claims
 from .text import detect_language, fold, normalize_number, split_sentences, tokenize
 from .types import Citation, Claim, GenerationRequest, Query
@@ -79,11 +79,12 @@ def generated_answer(generator, embedder, query: Query, citations: Sequence[Cita
     if not claims:
         return None
     quotes = {c.n: c.quote for c in usable}
+    contexts = {c.n: " ".join([c.chunk.text, *c.chunk.heading, c.chunk.section]) for c in usable}
     support = support_scores(embedder, [(_bare(c.text), [quotes[n] for n in c.cites if n in quotes])
                                         for c in claims])
     kept: list[Claim] = []
     for i, (claim, score) in enumerate(zip(claims, support)):
-        ok = not problems(claim, quotes, query.language, request.question) and score >= min_support
+        ok = not problems(claim, quotes, query.language, contexts) and score >= min_support
         if i == 0 and not ok:
             return None
         if ok and claim.text not in {k.text for k in kept}:
@@ -102,8 +103,11 @@ def shown(claim: Claim) -> str:
 
 # ---------------------------------------------------------------- the checks
 
-def problems(claim: Claim, quotes: dict[int, str], lang: str, question: str = "") -> list[str]:
-    """Why ``claim`` cannot be shown; empty when its markers, numbers, dates, names and language check out."""
+def problems(claim: Claim, quotes: dict[int, str], lang: str, contexts: dict[int, str] | None = None) -> list[str]:
+    """Why ``claim`` cannot be shown; empty when its markers, numbers, dates, names and language check out.
+
+    Numbers and dates must be in the cited quotes (what the model was shown); names may also come from
+    ``contexts``, the rest of each cited passage (its chunk and headings)."""
     out = []
     if not claim.cites:
         out.append("no citation")
@@ -127,7 +131,7 @@ def problems(claim: Claim, quotes: dict[int, str], lang: str, question: str = ""
         if not any(_same_number(num, scale, n, s) for n, s in known):
             out.append(f"number {num} not in the cited passages")
     for name in names(text):
-        if not _known(name, cited + " " + question):
+        if not _known(name, cited + " " + " ".join((contexts or {}).get(n, "") for n in claim.cites)):
             out.append(f"name {name} not in the cited passages")
     outside = re.sub(r"„[^“]*“|\"[^\"]*\"", " ", text)
     if len(re.findall(r"\w+", outside)) >= 4 and detect_language(outside, default=lang) != lang:
@@ -254,9 +258,14 @@ def fit_min_support(examples: Iterable, embedder) -> float:
     rows = [(e["sentence"], e["quote"], bool(e["supported"])) if isinstance(e, dict) else tuple(e)
             for e in examples]
     if not any(r[2] for r in rows) or all(r[2] for r in rows):
-        raise ValueError("fitting needs supported and unsupported examples")
-    scores = np.array(support_scores(embedder, [(s, [q]) for s, q, _ in rows]))
-    labels = np.array([r[2] for r in rows])
+        raise InputError("fitting min_support needs supported and unsupported examples")
+    scores = support_scores(embedder, [(s, [q]) for s, q, _ in rows])
+    return best_threshold(scores, [r[2] for r in rows])
+
+
+def best_threshold(scores: Sequence[float], supported: Sequence[bool]) -> float:
+    """The cut with the lowest cost (a false accept counts twice) among midpoints of neighbouring scores."""
+    scores, labels = np.asarray(scores, dtype=float), np.asarray(supported, dtype=bool)
     ordered = np.unique(scores)
     cuts = np.concatenate([[ordered[0] - 1e-3], (ordered[:-1] + ordered[1:]) / 2, [ordered[-1] + 1e-3]])
     cost = [2 * np.sum((scores >= t) & ~labels) + np.sum((scores < t) & labels) for t in cuts]
