@@ -87,7 +87,7 @@ def generated_answer(generator, embedder, query: Query, citations: Sequence[Cita
         ok = not problems(claim, quotes, query.language, contexts) and score >= min_support
         if i == 0 and not ok:
             return None
-        if ok and claim.text not in {k.text for k in kept}:
+        if ok and _bare(claim.text) not in {_bare(k.text) for k in kept}:
             kept.append(claim)
     kept = kept[:MAX_SENTENCES]
     return " ".join(shown(c) for c in kept), tuple(kept)
