@@ -62,14 +62,15 @@ _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 
 
 def generated_answer(generator, embedder, query: Query, citations: Sequence[Citation], min_support: float,
-                     *, log: Callable[[str], None] | None = None) -> tuple[str, tuple[Claim, ...]] | None:
+                     *, max_new_tokens: int = 160,
+                     log: Callable[[str], None] | None = None) -> tuple[str, tuple[Claim, ...]] | None:
     """The verified generated answer (text with [n] markers, and its claims), or None to keep the
     extractive answer. A failing model server is logged and also gives None."""
     usable = [c for c in citations if not instruction_like(c.quote)]
     if not usable:
         return None
     request = GenerationRequest(task="answer", question=query.resolved or query.text, language=query.language,
-                                passages=tuple((c.n, c.quote) for c in usable))
+                                passages=tuple((c.n, c.quote) for c in usable), max_new_tokens=max_new_tokens)
     try:
         generation = generator.generate(request)
     except ModelError as exc:

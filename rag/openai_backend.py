@@ -28,7 +28,7 @@ from .types import Generation, GenerationRequest
 ANSWER_SCHEMA = {
     "type": "object",
     "properties": {"answer": {"type": "string"},
-                   "citations": {"type": "array", "items": {"type": "integer"}}},
+                   "citations": {"type": "array", "items": {"type": "integer"}, "maxItems": 8}},
     "required": ["answer", "citations"],
     "additionalProperties": False,
 }
@@ -36,6 +36,13 @@ API_KEY_ENV = "RAG_GENERATOR_API_KEY"
 _RETRY_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError,
                  httpx.WriteError)
 _PATHS = {"chat": "/chat/completions", "completions": "/completions"}
+
+
+def answer_schema(max_new_tokens: int) -> dict:
+    """``ANSWER_SCHEMA`` with the answer short enough (2.5 characters a token) that the JSON closes
+    within the token budget, so a constrained reply always parses."""
+    answer = {**ANSWER_SCHEMA["properties"]["answer"], "maxLength": max(40, int(max_new_tokens * 2.5))}
+    return {**ANSWER_SCHEMA, "properties": {**ANSWER_SCHEMA["properties"], "answer": answer}}
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -138,7 +145,8 @@ class OpenAIGenerator:
             prompt = template("translate", request.language).replace("{text}", " ".join(passage.split())).rstrip()
             text, _ = self._complete(prompt, request.max_new_tokens, schema=None, stop=["\n"])
             return Generation(text.strip())
-        text, constrained = self._complete(answer_prompt(request), request.max_new_tokens, ANSWER_SCHEMA)
+        text, constrained = self._complete(answer_prompt(request), request.max_new_tokens,
+                                           answer_schema(request.max_new_tokens))
         answer, cites = parse_answer(text, constrained or self.structured == "on")
         return Generation(answer, split_claims(answer, default=cites))
 

@@ -19,7 +19,7 @@ from rag.embedding import FakeEmbedder
 from rag.errors import ModelError
 from rag.generated import generated_answer
 from rag.generation import make_generator
-from rag.openai_backend import ANSWER_SCHEMA, OpenAIGenerator, parse_answer, parse_spec
+from rag.openai_backend import OpenAIGenerator, answer_schema, parse_answer, parse_spec
 from rag.types import Chunk, Citation, Claim, GenerationRequest, Query
 
 SECRET = "sk-test-do-not-print-0123456789"
@@ -140,7 +140,8 @@ def test_chat_with_a_json_schema(server, monkeypatch):
     (_, _, models_headers, _), (method, path, headers, body) = server.seen
     assert path == "/v1/chat/completions" and headers["Authorization"] == f"Bearer {SECRET}"
     assert body["model"] == "m" and body["temperature"] == 0 and body["max_tokens"] == REQ.max_new_tokens
-    assert body["response_format"]["json_schema"]["schema"] == ANSWER_SCHEMA
+    schema = body["response_format"]["json_schema"]["schema"]
+    assert schema == answer_schema(REQ.max_new_tokens) and schema["properties"]["answer"]["maxLength"] == 500
     prompt = body["messages"][0]["content"]
     assert "[1] Jahr 2016: 5,458 Mio. Euro (Platz 98)," in prompt and "How much trade" in prompt
 
@@ -155,7 +156,7 @@ def test_auto_settles_on_completions_when_the_server_cannot_chat(server):
     assert gen.generate(REQ).text == "Trade was EUR 5.458 million [1]."
     posts = [(p, b) for m, p, _, b in server.seen if m == "POST"]
     assert [p for p, _ in posts] == ["/v1/chat/completions", "/v1/completions", "/v1/completions"]  # remembered
-    assert posts[1][1]["structured_outputs"] == {"json": ANSWER_SCHEMA} and "prompt" in posts[1][1]
+    assert posts[1][1]["structured_outputs"] == {"json": answer_schema(REQ.max_new_tokens)} and "prompt" in posts[1][1]
 
 
 def test_a_server_rejecting_the_schema_gets_plain_requests(server):
