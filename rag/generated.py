@@ -30,7 +30,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from .errors import InputError, ModelError
-from .generation import MARKER, split_claims
+from .generation import MARKER, markers, split_claims
 from .text import detect_language, fold, normalize_number, split_sentences, tokenize
 from .types import Citation, Claim, GenerationRequest, Query
 
@@ -76,10 +76,10 @@ def generated_answer(generator, embedder, query: Query, citations: Sequence[Cita
     except ModelError as exc:
         (log or _stderr)(f"generated answer: {exc}; keeping the extractive answer")
         return None
-    claims = generation.claims or split_claims(generation.text)
+    quotes = {c.n: c.quote for c in usable}
+    claims = attributed(generation.claims or split_claims(generation.text), tuple(quotes))
     if not claims:
         return None
-    quotes = {c.n: c.quote for c in usable}
     contexts = {c.n: " ".join([c.chunk.text, *c.chunk.heading, c.chunk.section]) for c in usable}
     support = support_scores(embedder, [(_bare(c.text), [quotes[n] for n in c.cites if n in quotes])
                                         for c in claims])
@@ -92,6 +92,20 @@ def generated_answer(generator, embedder, query: Query, citations: Sequence[Cita
             kept.append(claim)
     kept = kept[:MAX_SENTENCES]
     return " ".join(shown(c) for c in kept), tuple(kept)
+
+
+def attributed(claims: Sequence[Claim], passages: Sequence[int]) -> tuple[Claim, ...]:
+    """Claims with the passages they will be checked against. A sentence's own [n] markers stand as
+    written (a wrong one fails it); a sentence without markers takes the citations the reply listed that
+    exist, or the one passage when there was only one."""
+    out = []
+    for claim in claims:
+        if markers(claim.text):
+            out.append(claim)
+            continue
+        cites = tuple(n for n in claim.cites if n in passages) or (tuple(passages) if len(passages) == 1 else ())
+        out.append(Claim(claim.text, cites))
+    return tuple(out)
 
 
 def shown(claim: Claim) -> str:

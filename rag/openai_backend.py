@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 
@@ -39,9 +40,9 @@ _PATHS = {"chat": "/chat/completions", "completions": "/completions"}
 
 
 def answer_schema(max_new_tokens: int) -> dict:
-    """``ANSWER_SCHEMA`` with the answer short enough (2.5 characters a token) that the JSON closes
-    within the token budget, so a constrained reply always parses."""
-    answer = {**ANSWER_SCHEMA["properties"]["answer"], "maxLength": max(40, int(max_new_tokens * 2.5))}
+    """``ANSWER_SCHEMA`` with the answer short enough (2 characters a token) that the JSON usually closes
+    within the token budget (digits are a token each); a reply cut off anyway keeps its whole sentences."""
+    answer = {**ANSWER_SCHEMA["properties"]["answer"], "maxLength": max(40, int(max_new_tokens * 2))}
     return {**ANSWER_SCHEMA, "properties": {**ANSWER_SCHEMA["properties"], "answer": answer}}
 
 
@@ -269,12 +270,36 @@ def parse_answer(text: str, constrained: bool) -> tuple[str, tuple[int, ...]]:
             answer = data["answer"]
             cites = tuple(int(n) for n in data.get("citations") or ())
         except (ValueError, KeyError, TypeError) as exc:
+            salvaged = _complete_sentences(raw)
+            if salvaged:
+                return salvaged, ()
             raise ModelError(f"unparseable reply from the generator (expected {{\"answer\": ..., "
                              f"\"citations\": [...]}}): {_short(raw)}") from exc
         if not isinstance(answer, str):
             raise ModelError(f"unparseable reply from the generator: answer is not text: {_short(raw)}")
         return answer.strip(), cites
     return raw, ()
+
+
+def _complete_sentences(raw: str) -> str:
+    """From a reply cut off by the token budget (``{"answer": "A. B. C`` ...): its complete sentences
+    ("A. B."), or "". They are verified like any others; the cut one is never used."""
+    m = re.match(r'\s*\{\s*"answer"\s*:\s*"((?:[^"\\]|\\.)*)(")?', raw)
+    if not m:
+        return ""
+    body = m.group(1)
+    for cut in range(len(body), max(len(body) - 8, 0), -1):  # a cut-off escape ("\u00") at the end
+        try:
+            text = json.loads(f'"{body[:cut]}"')
+            break
+        except ValueError:
+            continue
+    else:
+        return ""
+    if m.group(2):  # the answer is whole; only what followed it was cut
+        return text.strip()
+    ends = list(re.finditer(r"[.!?](?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*(?=\s|$)", text))
+    return text[:ends[-1].end()].strip() if ends else ""
 
 
 def _read_events(resp: httpx.Response, endpoint: str, url: str) -> str:

@@ -141,7 +141,7 @@ def test_chat_with_a_json_schema(server, monkeypatch):
     assert path == "/v1/chat/completions" and headers["Authorization"] == f"Bearer {SECRET}"
     assert body["model"] == "m" and body["temperature"] == 0 and body["max_tokens"] == REQ.max_new_tokens
     schema = body["response_format"]["json_schema"]["schema"]
-    assert schema == answer_schema(REQ.max_new_tokens) and schema["properties"]["answer"]["maxLength"] == 500
+    assert schema == answer_schema(REQ.max_new_tokens) and schema["properties"]["answer"]["maxLength"] == 400
     prompt = body["messages"][0]["content"]
     assert "[1] Jahr 2016: 5,458 Mio. Euro (Platz 98)," in prompt and "How much trade" in prompt
 
@@ -283,6 +283,7 @@ def test_a_refused_key_names_the_variable_not_the_key(server, monkeypatch):
     ({"json": {"object": "list"}}, "unparseable reply"),
     (chat('{"answer": 3, "citations": []}'), "answer is not text"),
     (chat('{"answer": "cut off in the midd'), "unparseable reply from the generator"),
+    (chat('{"answer": "no sentence end [1] and cut'), "unparseable reply from the generator"),
     (chat("   "), "reply is empty"),
 ])
 def test_unparseable_replies(server, reply, match):
@@ -290,6 +291,16 @@ def test_unparseable_replies(server, reply, match):
     with pytest.raises(ModelError, match=match) as err:
         gen_for(server, api="chat").generate(REQ)
     _one_line(err)
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ('{"answer": "Erster Satz [1]. Zweiter Satz mit 5,4', "Erster Satz [1]."),
+    ('{"answer": "Erster [1]. Zweiter [2]. Dritt', "Erster [1]. Zweiter [2]."),
+    ('{"answer": "Ganz [1].", "citations": [1, ', "Ganz [1]."),
+    ('{"answer": "Mit \\"Zitat\\" [1]. und \\u00', 'Mit "Zitat" [1].'),
+])
+def test_a_reply_cut_off_by_the_token_budget_keeps_its_whole_sentences(raw, expected):
+    assert parse_answer(raw, True) == (expected, ())
 
 
 def test_parse_answer_accepts_a_fenced_block_and_plain_text():

@@ -143,6 +143,19 @@ def test_a_failing_core_sentence_means_no_generated_answer(reply):
     assert _answer(reply)[0] is None
 
 
+def test_unmarked_sentences_take_the_listed_existing_citations_or_the_only_passage():
+    from rag.generated import attributed
+
+    claims = (Claim("Own marker [5].", (5,)), Claim("Listed.", (2, 7)), Claim("Nothing listed.", ()))
+    assert attributed(claims, (1, 2)) == (Claim("Own marker [5].", (5,)), Claim("Listed.", (2,)),
+                                          Claim("Nothing listed.", ()))
+    assert attributed(claims, (1,))[2] == Claim("Nothing listed.", (1,))
+    out, _ = _answer("In 2016, trade was EUR 5.458 million.", quotes={1: TRADE})
+    assert out[0] == "In 2016, trade was EUR 5.458 million [1]."
+    out, _ = _answer("In 2016, trade was EUR 99 million.", quotes={1: TRADE})
+    assert out is None
+
+
 def test_semantic_support_is_required():
     reply = "In 2016, trade was EUR 5.458 million [1]."
     assert _answer(reply, min_support=0.1)[0] is not None
