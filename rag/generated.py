@@ -12,8 +12,9 @@ markers. Each sentence is then checked against the quotes it cites:
   headings), up to inflection and spelling across languages ("Kazakhstan" ~ "Kasachstan"); never from
   the question alone, where an asker could put anything;
 - language: the asker's;
-- support: the sentence means what its quote says (cosine of the two with the embedder, cross-lingual,
-  at least ``min_support``, a threshold fitted by ``fit_min_support`` on eval/support/dev.jsonl).
+- support: the sentence means what its quote says, read with the sentence leading into it (cosine of
+  the two with the embedder, cross-lingual, at least ``min_support``, a threshold fitted by
+  ``fit_min_support`` on eval/support/dev.jsonl).
 
 A quote that reads like an instruction to the model is neither given to it nor accepted as support.
 Sentences failing a check are dropped; when the first (the direct answer) fails, or the model fails,
@@ -81,7 +82,8 @@ def generated_answer(generator, embedder, query: Query, citations: Sequence[Cita
     if not claims:
         return None
     contexts = {c.n: " ".join([c.chunk.text, *c.chunk.heading, c.chunk.section]) for c in usable}
-    support = support_scores(embedder, [(_bare(c.text), [quotes[n] for n in c.cites if n in quotes])
+    around = {c.n: lead_in(c) for c in usable}
+    support = support_scores(embedder, [(_bare(c.text), [t for n in c.cites if n in quotes for t in around[n]])
                                         for c in claims])
     kept: list[Claim] = []
     for i, (claim, score) in enumerate(zip(claims, support)):
@@ -106,6 +108,19 @@ def attributed(claims: Sequence[Claim], passages: Sequence[int]) -> tuple[Claim,
         cites = tuple(n for n in claim.cites if n in passages) or (tuple(passages) if len(passages) == 1 else ())
         out.append(Claim(claim.text, cites))
     return tuple(out)
+
+
+def lead_in(citation: Citation) -> list[str]:
+    """The quote, and the quote after the sentence leading into it in its passage (the nearest list
+    introduction ending in ":" a few sentences back, else the sentence before): a list item ("Jahr 2016:
+    5,458 Mio. Euro") says what it counts only together with its introduction."""
+    text = citation.chunk.text
+    start = citation.start if citation.end > citation.start else max(text.find(citation.quote), 0)
+    before = [text[a:b] for a, b in split_sentences(text[:start])]
+    if not before:
+        return [citation.quote]
+    intro = next((t for t in reversed(before[-6:]) if t.rstrip().endswith(":")), before[-1])
+    return [citation.quote, f"{intro} {citation.quote}"]
 
 
 def shown(claim: Claim) -> str:

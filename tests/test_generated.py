@@ -264,3 +264,17 @@ def test_real_support_threshold_separates_translations_from_other_claims(real_pi
         ("In 2016 the trade volume was EUR 5.458 million.", [TRADE]),
         ("In 2016 a delegation opened a trade office.", [TRADE])])
     assert good >= result["min_support"] > bad
+
+
+def test_a_list_item_is_read_with_its_introduction():
+    from rag.generated import lead_in
+
+    text = "Der Außenhandel mit dem Land ist rückläufig:\nJahr 2015: 12,811 Mio. Euro,\nJahr 2016: 5,458 Mio. Euro."
+    start = text.index("Jahr 2016")
+    c = Citation(1, Chunk("c", "d", text, 0, len(text), 1, ""), text[start:], start, len(text))
+    assert lead_in(c) == ["Jahr 2016: 5,458 Mio. Euro.",
+                          "Der Außenhandel mit dem Land ist rückläufig: Jahr 2016: 5,458 Mio. Euro."]
+    plain = Citation(1, c.chunk, "Jahr 2015: 12,811 Mio. Euro,", 45, 73)
+    assert lead_in(plain)[1] == "Der Außenhandel mit dem Land ist rückläufig: Jahr 2015: 12,811 Mio. Euro,"
+    first = Citation(2, Chunk("c", "d", text, 0, len(text), 1, ""), text[:44])
+    assert lead_in(first) == [text[:44]]
