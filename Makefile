@@ -4,13 +4,17 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 
-.PHONY: run test setup models index browser bench eval clean
+.PHONY: run test test-fast setup models index browser bench eval clean
 
 run: setup
 	$(BIN)/rag serve
 
 test: setup browser
 	$(BIN)/pytest -q
+
+# The fast tests only: fake models, no browser (a minute or two; `make test` is the whole suite).
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not real and not browser"
 
 setup: $(STAMP) models index
 
@@ -29,6 +33,11 @@ index: $(STAMP)
 # Debian's Chromium for the browser test (no browser download from a test tool).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+# Refresh the README's screenshots in docs/ on purpose (`make test` writes them to a temporary folder).
+.PHONY: screenshots
+screenshots: setup browser
+	RAG_SCREENSHOTS=$(CURDIR)/docs $(BIN)/pytest -q tests/test_ui_browser.py
 
 bench: setup
 	$(BIN)/python scripts/bench.py

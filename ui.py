@@ -1,106 +1,55 @@
-"""The chat window: a thin Gradio layer over rag.pipeline.Pipeline.
+"""The chat window: a thin Gradio layer over the answering service.
 
-``create_app(pipeline)`` builds the Blocks (it launches nothing, so the HTTP server can mount it);
+``create_app(service)`` builds the Blocks (it launches nothing, so the HTTP server can mount it);
 ``launch()`` serves it on its own. Everything shown is rendered by the small pure ``render_*``
-functions below; every string from the document or the model is HTML-escaped there.
+functions below; every string from the document or the model is HTML-escaped there. The look and
+the behaviour (clickable [n], the copy button, scrolling) live in rag/static/chat.css and chat.js.
 """
 from __future__ import annotations
 
 import argparse
 import html
+import json
 import re
 import sys
 import traceback
-from typing import Iterable, Sequence
+from importlib.resources import files
+from typing import Sequence
 
 import gradio as gr
 
+from rag import format as fmt
 from rag.errors import InputError, RagError
-from rag.types import Answer, Document
+from rag.types import Answer, Citation, Document, Hit
 
+# Questions the paper clearly answers, in both languages (checked against the running app).
 EXAMPLES = (
     "Wie hoch war der Außenhandel mit Kasachstan im Jahr 2016?",
-    "Which universities in Wismar have partnerships in Kazakhstan?",
-    "Wann besuchte der Botschafter das Museum in Peenemünde?",
-    "What is the ambassador's name?",
+    "Which universities in Mecklenburg-Vorpommern cooperate with universities in Kazakhstan?",
+    "When did the ambassador visit the museum in Peenemünde?",
+    "Wer hat die Anfrage gestellt?",
 )
 
 _SYSTEM_FONTS = ("system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "Noto Sans",
                  "Liberation Sans", "sans-serif")
 _MONO_FONTS = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace")
 
-# Labels inside an answer follow the answer's language; the window's own chrome is English.
-_LABELS = {
-    "de": {"sources": "Quellen", "page": "S.", "refusal": "Nicht im Dokument",
-           "modes": {"generated": "Modellantwort, am Text geprüft", "extractive": "wörtlich aus dem Dokument"}},
-    "en": {"sources": "Sources", "page": "p.", "refusal": "Not in the paper",
-           "modes": {"generated": "model answer, checked against the text", "extractive": "quoted from the paper"}},
-}
+def _static(name: str) -> str:
+    """The window's CSS and JS, shipped as package data beside the citation formatter."""
+    return (files("rag") / "static" / name).read_text(encoding="utf-8")
+
 
 def _font_list(names) -> str:
     return ", ".join(f'"{n}"' if " " in n else n for n in names)
 
 
-# Delivered as a <style> element inside the Blocks, so the look survives gr.mount_gradio_app()
-# (gradio 6 takes css/theme only at launch or mount time). It also swaps the theme's web font
-# for system fonts, so nothing but the app itself is loaded.
+# The theme's web font is swapped for system fonts, so nothing but the app itself is loaded.
 CSS = (f":root, :root.dark, :root .dark {{ --font: {_font_list(_SYSTEM_FONTS)}; "
-       f"--font-mono: {_font_list(_MONO_FONTS)}; }}") + """
-#rag-style { display: none; }
-svg.rag-icon { display: inline-block !important; flex: none; vertical-align: -0.15em; overflow: visible;
-               margin: 0 !important; position: static !important; }
-.rag-header { padding: 4px 2px 0; }
-#rag-header .rag-header h1 { font-size: 1.4rem; margin: 0 0 4px; }
-.rag-header .rag-doc { margin: 2px 0; line-height: 1.4; }
-.rag-header .rag-doc-id { font-weight: 600; }
-.rag-header .rag-local { margin: 6px 0 0; font-size: .9em; opacity: .8; }
-.rag-answer { line-height: 1.5; }
-.rag-answer .rag-text { white-space: pre-line; margin: 0 0 6px; }
-.rag-ref { font-size: .75em; font-weight: 600; color: var(--color-accent); vertical-align: super;
-           line-height: 0; margin-left: 1px; }
-.rag-meta { font-size: .8em; opacity: .7; margin: 2px 0 6px; }
-.rag-sources-title { font-size: .8em; font-weight: 600; text-transform: uppercase; letter-spacing: .04em;
-                     opacity: .75; margin: 10px 0 4px; }
-details.rag-cite, details.rag-hit { border: 1px solid var(--border-color-primary); border-radius: 8px;
-                   margin: 4px 0; background: var(--background-fill-secondary); overflow-wrap: anywhere; }
-details.rag-cite > summary, details.rag-hit > summary { cursor: pointer; padding: 6px 10px;
-                   list-style-position: inside; }
-details.rag-cite[open] > summary, details.rag-hit[open] > summary {
-                   border-bottom: 1px solid var(--border-color-primary); }
-.rag-n { font-weight: 700; color: var(--color-accent); margin-right: 4px; }
-.rag-where { font-weight: 600; }
-.rag-quote { display: block; font-size: .88em; opacity: .8; margin-top: 2px; overflow: hidden;
-             display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; }
-.rag-passage { white-space: pre-line; padding: 8px 10px; font-size: .92em; line-height: 1.5; }
-.rag-passage mark { background: #ffe58a; color: #1f1f1f; padding: 0 1px; border-radius: 2px; }
-.rag-refusal { border-left: 4px solid #d98e04; background: rgba(217, 142, 4, .10); border-radius: 6px;
-               padding: 8px 12px; }
-.rag-refusal .rag-refusal-title { font-weight: 700; margin: 0 0 2px; }
-.rag-refusal .rag-text { margin: 0; }
-.rag-error { border-left: 4px solid #c0392b; background: rgba(192, 57, 43, .10); border-radius: 6px;
-             padding: 8px 12px; }
-.rag-error .rag-error-title { font-weight: 700; margin: 0 0 2px; }
-.rag-busy { display: flex; align-items: center; gap: 8px; opacity: .8; font-style: italic; }
-.rag-spinner { width: 14px; height: 14px; border: 2px solid var(--border-color-primary);
-               border-top-color: var(--color-accent); border-radius: 50%; animation: rag-spin .8s linear infinite;
-               flex: none; }
-.rag-cursor::after { content: "▍"; animation: rag-blink 1s step-start infinite; opacity: .6; }
-@keyframes rag-spin { to { transform: rotate(360deg); } }
-@keyframes rag-blink { 50% { opacity: 0; } }
-.rag-hit-meta { font-size: .85em; opacity: .75; }
-details.rag-hit .rag-where { font-weight: 400; }
-details.rag-hit > summary { font-size: .92em; }
-.rag-cited { font-size: .75em; font-weight: 600; color: var(--color-accent); margin-left: 4px; }
-.rag-empty { opacity: .7; font-style: italic; }
-.rag-examples { gap: 6px !important; flex-wrap: wrap !important; }
-.rag-examples button { flex: 1 1 220px !important; white-space: normal !important; text-align: left;
-                       justify-content: flex-start !important; min-height: 2.2em; }
-@media (max-width: 640px) {
-  #rag-header .rag-header h1 { font-size: 1.15rem; }
-  .rag-examples button { flex-basis: 100% !important; }
-  details.rag-cite .rag-where { font-weight: 500; font-size: .92em; }
-}
-"""
+       f"--font-mono: {_font_list(_MONO_FONTS)}; }}\n") + _static("chat.css")
+JS = _static("chat.js")
+# Words inside an answer follow the answer's language (page and "Sources" come from rag.format);
+# the window's own chrome is English.
+_LABELS = json.loads(_static("labels.json"))
 
 
 # -- rendering: pure functions from the shared vocabulary to HTML --------------------------------------
@@ -116,8 +65,7 @@ _ICONS = {
 
 
 def icon(name: str, size: int = 14) -> str:
-    # The chat's sanitiser drops viewBox, so the 24-unit drawing is scaled by a transform instead
-    # (the viewBox, where it survives, maps 1:1 and changes nothing).
+    # The chat's sanitiser drops viewBox, so the 24-unit drawing is scaled by a transform instead.
     return (f'<svg class="rag-icon" viewBox="0 0 {size} {size}" width="{size}" height="{size}" fill="none" '
             f'stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" '
             f'aria-hidden="true"><g transform="scale({size / 24:.4f})">{_ICONS[name]}</g></svg>')
@@ -131,24 +79,17 @@ def _labels(language: str) -> dict:
     return _LABELS.get(language, _LABELS["en"])
 
 
-def _spans(text: str, needle: str) -> tuple[int, int] | None:
-    """Where needle occurs in text: verbatim first, else ignoring differences in whitespace."""
-    needle = needle.strip()
-    if not needle:
-        return None
-    i = text.find(needle)
-    if i >= 0:
-        return i, i + len(needle)
-    words = needle.split()
-    m = re.search(r"\s+".join(re.escape(w) for w in words), text)
-    return (m.start(), m.end()) if m else None
+def _doc_meta(documents: Sequence[Document] | None) -> dict:
+    """doc_id -> metadata, the shape rag.format takes."""
+    return {d.doc_id: d.metadata for d in documents or ()}
 
 
-def highlight(text: str, needles: Iterable[str]) -> str:
-    """``text`` HTML-escaped, with each needle's first occurrence wrapped in <mark>."""
-    spans = sorted(s for s in (_spans(text, n) for n in needles if n) if s)
+def highlight(text: str, ranges) -> str:
+    """``text`` HTML-escaped, with each (start, end) range wrapped in <mark> (overlaps merged)."""
     merged: list[list[int]] = []
-    for start, end in spans:
+    for start, end in sorted((max(0, s), min(len(text), e)) for s, e in ranges):
+        if end <= start:
+            continue
         if merged and start <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], end)
         else:
@@ -161,56 +102,100 @@ def highlight(text: str, needles: Iterable[str]) -> str:
     return "".join(out)
 
 
-def render_text(text: str) -> str:
-    """Answer text, escaped, with the [n] markers styled as references."""
-    return re.sub(r"\[(\d{1,3})\]", r'<span class="rag-ref">[\1]</span>', esc(text))
+def without_headings(chunk, start: int, end: int) -> tuple[int, int]:
+    """(start, end) in ``chunk.text`` without heading lines at its start and whitespace at either end."""
+    headings = {h.strip() for h in (*chunk.heading, *chunk.section.split(" > "))} - {""}
+    lines = chunk.text[start:end].split("\n")
+    while len(lines) > 1 and (not lines[0].strip() or lines[0].strip() in headings):
+        start += len(lines.pop(0)) + 1
+    body = chunk.text[start:end]
+    return start + len(body) - len(body.lstrip()), end - len(body) + len(body.rstrip())
 
 
-def _where(chunk, page_label: str) -> str:
-    parts = [f"{page_label} {esc(chunk.page)}"] if chunk.page else []
-    if chunk.section:
-        parts.append(esc(chunk.section))
-    return " · ".join(parts)
+def evidence(cit: Citation) -> tuple[int, int]:
+    """Where the quote stands in its chunk: the citation's offsets, minus heading lines at its start.
+
+    Only a citation made without offsets (start == end) is located by searching its quote."""
+    text, start, end = cit.chunk.text, cit.start, cit.end
+    if not 0 <= start < end <= len(text):
+        words = cit.quote.split()
+        m = re.search(r"\s+".join(map(re.escape, words)), text) if words else None
+        start, end = (m.start(), m.end()) if m else (0, 0)
+    return without_headings(cit.chunk, start, end)
 
 
-def render_citations(answer: Answer) -> str:
-    """One <details> per [n]: page and section; opening it shows the passage with the quote marked."""
+def render_text(text: str, language: str = "en", cited: Sequence[int] = ()) -> str:
+    """Answer text, escaped; every [n] with a source below becomes a button that opens it."""
+    show = _labels(language)["show"]
+
+    def marker(m: re.Match) -> str:
+        n = int(m.group(1))
+        if n not in cited:
+            return f'<span class="rag-ref-x">[{n}]</span>'
+        return (f'<span class="rag-ref rag-ref-{n}" role="button" tabindex="0" title="{esc(show.format(n=n))}">'
+                f'[{n}]</span>')
+
+    return re.sub(r"\[(\d{1,3})\]", marker, esc(text))
+
+
+def render_body(answer: Answer) -> str:
+    """The direct answer first (bold), then the rest of the text with its quotes."""
+    cited = sorted({c.n for c in answer.citations})
+    text, direct = answer.text.strip(), (answer.direct or "").strip()
+    out = lambda s: render_text(s, answer.language, cited)  # noqa: E731
+    if direct and text.startswith(direct):
+        return f'<p class="rag-text"><strong class="rag-direct">{out(direct)}</strong>{out(text[len(direct):])}</p>'
+    lead = f'<p class="rag-direct">{out(direct)}</p>' if direct else ""
+    return f'{lead}<p class="rag-text">{out(text)}</p>'
+
+
+def render_citations(answer: Answer, documents: dict | None = None) -> str:
+    """One <details> per [n]: where it stands and the quote; opened, the passage with the quote marked."""
     if answer.refused or not answer.citations:
         return ""
-    labels = _labels(answer.language)
+    lab = fmt.labels(answer.language)
     seen, items = set(), []
     for cit in sorted(answer.citations, key=lambda c: c.n):
         if cit.n in seen:
             continue
         seen.add(cit.n)
-        quote = f'<span class="rag-quote">„{esc(cit.quote)}“</span>' if cit.quote else ""
+        start, end = evidence(cit)
+        quote = cit.chunk.text[start:end] if end > start else cit.quote.strip()
         items.append(
-            f'<details class="rag-cite" data-n="{esc(cit.n)}"><summary><span class="rag-n">[{esc(cit.n)}]</span>'
-            f'<span class="rag-where">{_where(cit.chunk, labels["page"])}</span>{quote}</summary>'
-            f'<div class="rag-passage">{highlight(cit.chunk.text, [cit.quote])}</div></details>')
-    return (f'<div class="rag-sources"><div class="rag-sources-title">{labels["sources"]}</div>'
+            f'<details class="rag-cite rag-cite-{cit.n}"><summary><span class="rag-n">[{cit.n}]</span>'
+            f'<span class="rag-where">{esc(fmt.where(cit, answer.language, documents))}</span>'
+            f'<span class="rag-quote">„{esc(quote)}“</span></summary>'
+            f'<div class="rag-passage">{highlight(cit.chunk.text, [(start, end)])}</div></details>')
+    return (f'<div class="rag-sources"><div class="rag-sources-title">{esc(lab["sources"])}</div>'
             + "".join(items) + "</div>")
 
 
 def render_meta(answer: Answer) -> str:
-    labels = _labels(answer.language)
+    """Time taken, what produced the text, the copy button and (on a phone) a link to the passages."""
+    lab = _labels(answer.language)
     parts = []
     total = (answer.timings or {}).get("total")
     if isinstance(total, (int, float)):
-        parts.append(f"{icon('clock')} {total:.1f} s")
-    if not answer.refused and answer.mode in labels["modes"]:
-        parts.append(labels["modes"][answer.mode])
-    return f'<div class="rag-meta">{" · ".join(parts)}</div>' if parts else ""
+        parts.append(f"<span>{icon('clock')} {total:.1f} s</span>")
+    if not answer.refused and answer.mode in lab["modes"]:
+        parts.append(f'<span>{lab["modes"][answer.mode]}</span>')
+    parts.append(f'<button class="rag-copy" type="button" title="{esc(lab["copy_title"])}">'
+                 f'<span class="rag-todo">{lab["copy"]}</span><span class="rag-done">{lab["copied"]}</span></button>')
+    if answer.hits or answer.citations:  # what the side panel lists
+        parts.append(f'<a class="rag-to-passages" href="#rag-passages-box">{lab["passages"]} ↓</a>')
+    return f'<div class="rag-meta">{"".join(parts)}</div>'
 
 
-def render_answer(answer: Answer) -> str:
-    """The whole assistant message for a final Answer: text with [n], time, citations; or a refusal note."""
+def render_answer(answer: Answer, documents: dict | None = None) -> str:
+    """The whole assistant message for a final Answer; its plain-text form rides along, hidden, for copying."""
+    plain = f'<div class="rag-plain" hidden>{esc(fmt.plain_text(answer, documents))}</div>'
     if answer.refused:
-        labels = _labels(answer.language)
-        return (f'<div class="rag-answer rag-refusal" role="note"><p class="rag-refusal-title">{icon("info")} '
-                f'{labels["refusal"]}</p><p class="rag-text">{esc(answer.text)}</p></div>{render_meta(answer)}')
-    return (f'<div class="rag-answer"><p class="rag-text">{render_text(answer.text)}</p>{render_meta(answer)}'
-            f'{render_citations(answer)}</div>')
+        lab = _labels(answer.language)
+        return (f'<div class="rag-answer rag-refused"><div class="rag-refusal" role="note">'
+                f'<p class="rag-refusal-title">{icon("info")} {lab["refusal"]}</p>'
+                f'<p class="rag-text">{esc(answer.text)}</p></div>{render_meta(answer)}{plain}</div>')
+    return (f'<div class="rag-answer">{render_body(answer)}{render_meta(answer)}'
+            f'{render_citations(answer, documents)}{plain}</div>')
 
 
 def render_streaming(text: str) -> str:
@@ -236,27 +221,51 @@ def render_error(err: BaseException) -> str:
             f'<p>{esc(detail)}</p></div>')
 
 
+def _first_words(text: str, n: int = 12) -> str:
+    words = text.split()
+    return " ".join(words[:n]) + (" …" if len(words) > n else "")
+
+
+def _hit_ranges(hit: Hit, answer: Answer) -> list[tuple[int, int]]:
+    """What to mark in a retrieved passage: its cited quotes, else its best-matching spans."""
+    cited = [evidence(c) for c in answer.citations if c.chunk.chunk_id == hit.chunk.chunk_id]
+    return cited or [without_headings(hit.chunk, s.start, s.end) for s in hit.spans]
+
+
 def render_passages(answer: Answer | None) -> str:
-    """The side panel: every retrieved passage, the cited ones marked, best sentences highlighted."""
+    """The side panel: the passages found for the latest question, best first, told apart by page,
+    section and first words; the cited ones marked. After a refusal it says the question was not answered."""
     if answer is None:
-        return '<p class="rag-empty">The passages used for the latest answer appear here.</p>'
-    if not answer.hits:
-        return '<p class="rag-empty">No passages were found for this question.</p>'
-    labels = _labels(answer.language)
+        return '<p class="rag-empty">The passages found for the latest question appear here.</p>'
+    asked = f"„{esc(_first_words(answer.question, 20))}“"
     cited: dict[str, list[int]] = {}
     for cit in answer.citations:
         cited.setdefault(cit.chunk.chunk_id, []).append(cit.n)
-    items = ['<p class="rag-empty">The closest passages; none of them answers the question.</p>'] \
-        if answer.refused else []
-    for i, hit in enumerate(answer.hits, 1):
-        ns = sorted(set(cited.get(hit.chunk.chunk_id, [])))
+    found = {hit.chunk.chunk_id for hit in answer.hits}
+    unlisted = {c.chunk.chunk_id: Hit(c.chunk, 0.0) for c in answer.citations if c.chunk.chunk_id not in found}
+    hits = [*unlisted.values(), *answer.hits]  # a cited passage is listed even if retrieval did not return it
+    if answer.refused:
+        note = (f'<p class="rag-panel-note rag-not-answered">Your last question, {asked}, was not answered: '
+                f'the paper does not say. {"The closest passages, for checking:" if hits else ""}</p>')
+    else:
+        note = f'<p class="rag-panel-note">Passages for {asked}, best first; the cited ones are marked:</p>'
+    if not hits:
+        return note + '<p class="rag-empty">No passages were found for this question.</p>'
+    page = fmt.labels(answer.language)["page"]
+    items = []
+    for rank, hit in enumerate(hits, 1):
+        chunk, ranges = hit.chunk, _hit_ranges(hit, answer)
+        section = chunk.heading[-1] if chunk.heading else chunk.section.rsplit(" > ", 1)[-1]
+        where = " · ".join(x for x in (f"{page} {chunk.page}" if chunk.page else "", section) if x)
+        start, end = ranges[0] if ranges else without_headings(chunk, 0, len(chunk.text))
+        ns = sorted(set(cited.get(chunk.chunk_id, [])))
         badge = f'<span class="rag-cited">cited {" ".join(f"[{n}]" for n in ns)}</span>' if ns else ""
-        needles = [c.quote for c in answer.citations if c.chunk.chunk_id == hit.chunk.chunk_id] or hit.sentences
         items.append(
-            f'<details class="rag-hit"><summary><span class="rag-where">{i}. {_where(hit.chunk, labels["page"])}'
-            f'</span>{badge} <span class="rag-hit-meta">score {hit.score:.3f}</span></summary>'
-            f'<div class="rag-passage">{highlight(hit.chunk.text, needles)}</div></details>')
-    return "".join(items)
+            f'<details class="rag-hit"><summary><span class="rag-rank">{rank}.</span>'
+            f'<span class="rag-where">{esc(where)}</span>{badge}'
+            f'<span class="rag-first">{esc(_first_words(chunk.text[start:end] or chunk.text))}</span></summary>'
+            f'<div class="rag-passage">{highlight(chunk.text, ranges)}</div></details>')
+    return note + "".join(items)
 
 
 def render_header(documents: Sequence[Document] | None) -> str:
@@ -294,15 +303,19 @@ def _log_exception(exc: BaseException) -> None:
     traceback.print_exception(exc, file=sys.stderr)
 
 
-def create_app(pipeline) -> gr.Blocks:
-    """The chat window over ``pipeline`` (anything with ask_stream() and documents()). Launches nothing."""
+def create_app(service) -> gr.Blocks:
+    """The chat window over ``service`` (ask_stream() and documents() are used). Launches nothing."""
 
-    def header():
+    def documents():
         try:
-            return render_header(pipeline.documents())
+            return service.documents()
         except Exception as exc:  # the window must open even when the index cannot load
             _log_exception(exc)
-            return render_header([]) + render_error(exc)
+            return exc
+
+    def header():
+        docs = documents()
+        return render_header([]) + render_error(docs) if isinstance(docs, Exception) else render_header(docs)
 
     def respond(question, messages, history):
         """One turn: the question and a busy note, the streamed text, then the final answer or an error."""
@@ -315,10 +328,12 @@ def create_app(pipeline) -> gr.Blocks:
         yield [*messages], [*history], gr.update(value="", interactive=False), keep, busy
         streamed, final = "", None
         try:
-            for item in pipeline.ask_stream(question, [list(turn) for turn in history]):
+            for item in service.ask_stream(question, [list(turn) for turn in history]):
                 if isinstance(item, Answer):  # the verified answer replaces what was streamed
                     final = item
-                    messages[-1] = {"role": "assistant", "content": render_answer(item)}
+                    docs = documents()
+                    meta = {} if isinstance(docs, Exception) else _doc_meta(docs)
+                    messages[-1] = {"role": "assistant", "content": render_answer(item, meta)}
                     history.append([question.strip(), item.text])
                     yield [*messages], [*history], keep, render_passages(item), keep
                 else:
@@ -335,14 +350,16 @@ def create_app(pipeline) -> gr.Blocks:
         yield [*messages], [*history], ready, keep, ready
 
     with gr.Blocks(title="Drucksache Q&A — offline", analytics_enabled=False) as app:
-        gr.HTML(f"<style>{CSS}</style>", elem_id="rag-style", padding=False)
-        head = gr.HTML(render_header(None), elem_id="rag-header")
+        # a <style> inside the Blocks survives gr.mount_gradio_app() (gradio 6 takes css only at launch);
+        # its js_on_load installs the window's behaviour once per page
+        gr.HTML(f"<style>{CSS}</style>", elem_id="rag-style", padding=False, js_on_load=JS)
+        head = gr.HTML(render_header(None), elem_id="rag-header", js_on_load=None)
         history = gr.State([])
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=320):
                 chat = gr.Chatbot(label="Conversation", show_label=False, elem_id="rag-chat", height="68vh",
                                   min_height=360, render_markdown=False, latex_delimiters=[], feedback_options=None,
-                                  group_consecutive_messages=False, buttons=["copy"],
+                                  group_consecutive_messages=False, buttons=[], autoscroll=False,
                                   placeholder="Ask a question about the paper, or pick an example below. / "
                                   "Stellen Sie eine Frage zum Dokument.")
                 with gr.Row(equal_height=True):
@@ -354,8 +371,8 @@ def create_app(pipeline) -> gr.Blocks:
                     examples = [gr.Button(q, size="sm", elem_classes="rag-example") for q in EXAMPLES]
                 clear = gr.Button("New conversation", size="sm", elem_id="rag-clear")
             with gr.Column(scale=2, min_width=280):
-                with gr.Accordion("Passages used for the latest answer", open=True, elem_id="rag-passages-box"):
-                    passages = gr.HTML(render_passages(None), elem_id="rag-passages")
+                with gr.Accordion("Passages for the latest question", open=True, elem_id="rag-passages-box"):
+                    passages = gr.HTML(render_passages(None), elem_id="rag-passages", js_on_load=None)
 
         outputs = [chat, history, box, passages, send]
         ask = dict(fn=respond, inputs=[box, chat, history], outputs=outputs, concurrency_id="ask",
@@ -374,15 +391,15 @@ def create_app(pipeline) -> gr.Blocks:
     return app
 
 
-def launch(pipeline=None, host: str = "127.0.0.1", port: int = 7860) -> None:
+def launch(service=None, host: str = "127.0.0.1", port: int = 7860) -> None:
     """Serve the chat window alone (the `rag serve` command serves it together with the HTTP API)."""
-    if pipeline is None:
+    if service is None:
         from rag.config import Settings
         from rag.pipeline import Pipeline
 
-        pipeline = Pipeline(Settings.from_env())
-    pipeline.warm_up()  # load the models before the first visitor asks
-    app = create_app(pipeline)
+        service = Pipeline(Settings.from_env())
+        service.warm_up()  # load the models before the first visitor asks
+    app = create_app(service)
     app.queue(default_concurrency_limit=1)
     theme = gr.themes.Default(font=list(_SYSTEM_FONTS), font_mono=list(_MONO_FONTS))
     app.launch(server_name=host, server_port=port, share=False, theme=theme, show_error=False,

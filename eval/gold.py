@@ -8,11 +8,11 @@ from rag.errors import InputError
 
 GOLD = Path(__file__).resolve().parent / "gold.jsonl"
 LANGUAGES = ("de", "en")
-TYPES = ("fact", "date", "name", "list", "yesno", "comparison", "followup", "paraphrase", "typo",
+TYPES = ("fact", "date", "name", "count", "meta", "list", "yesno", "comparison", "followup", "paraphrase", "typo",
          "unanswerable", "offtopic", "injection")
-NOT_ANSWERABLE_TYPES = ("unanswerable", "offtopic", "injection")
+NOT_ANSWERABLE_TYPES = ("unanswerable", "offtopic")  # an injection may wrap a real question
 REQUIRED = ("id", "language", "type", "question", "answerable", "facts", "evidence")
-OPTIONAL = ("history", "forbidden")
+OPTIONAL = ("history", "forbidden", "source")
 
 
 def _strings(value) -> bool:

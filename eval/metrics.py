@@ -278,6 +278,12 @@ def score_record(record: Mapping) -> dict:
     if not refused and not error:
         s["citation_precision"] = citation_precision(answer, cited, evidence)
         s["ungrounded_numbers"] = ungrounded_numbers(answer, cited)
+    if answerable and not refused and not error:
+        # the reader's language (issue 11): facts stated outside the German quotation marks, a short direct answer
+        outside = re.sub(r"„[^“]*“", " ", answer)
+        s["fact_outside_quotes"] = all(matched_groups(outside, facts)) if facts else None
+        direct = record.get("direct") or ""
+        s["direct_first"] = bool(direct) and answer.startswith(direct) and len(direct.split()) <= 25
     quotes = [quote_verbatim(c.get("quote", ""), c.get("text", "")) for c in citations if isinstance(c, Mapping)]
     s["quotes_verbatim"] = sum(quotes) / len(quotes) if quotes else None
     s["latency_total"] = record.get("latency_total")
@@ -296,7 +302,7 @@ METRICS = (
     "accuracy", "fact_accuracy", "fact_coverage", "hit@1", "hit@3", "hit@5", "mrr", "ndcg@5",
     "evidence_recall@5", "refusal_precision", "refusal_recall", "wrongly_refused_rate",
     "language_accuracy", "citation_precision", "citation_recall", "quotes_verbatim", "ungrounded_rate",
-    "forbidden_rate", "error_rate", "latency_p50", "latency_p95", "first_text_p50", "first_text_p95",
+    "forbidden_rate", "error_rate", "fact_outside_quotes", "direct_first", "latency_p50", "latency_p95", "first_text_p50", "first_text_p95",
     "retrieval_p50", "retrieval_p95",
 )
 LOWER_IS_BETTER = frozenset({"wrongly_refused_rate", "ungrounded_rate", "forbidden_rate", "error_rate",
@@ -333,6 +339,8 @@ def aggregate(records: Sequence[Mapping], scores: Sequence[Mapping] | None = Non
         "ungrounded_rate": _mean(bool(s.get("ungrounded_numbers")) for s in answered),
         "forbidden_rate": _mean(bool(s["forbidden"]) for r, s in zip(records, scores) if r.get("forbidden")),
         "error_rate": _mean(s["error"] for s in scores),
+        "fact_outside_quotes": _mean(s.get("fact_outside_quotes") for s in ans),
+        "direct_first": _mean(s.get("direct_first") for s in ans),
         "latency_p50": percentile(total, 50), "latency_p95": percentile(total, 95),
         "first_text_p50": percentile(first, 50), "first_text_p95": percentile(first, 95),
         "retrieval_p50": percentile(retrieval, 50), "retrieval_p95": percentile(retrieval, 95),
@@ -342,10 +350,12 @@ def aggregate(records: Sequence[Mapping], scores: Sequence[Mapping] | None = Non
 def summarize(records: Sequence[Mapping]) -> dict:
     """Aggregate per-question records overall, by language and by question type."""
     scores = [score_record(r) for r in records]
-    groups: dict[str, dict[str, list[int]]] = {"by_language": defaultdict(list), "by_type": defaultdict(list)}
+    groups: dict[str, dict[str, list[int]]] = {"by_language": defaultdict(list), "by_type": defaultdict(list),
+                                                "by_source": defaultdict(list)}
     for i, r in enumerate(records):
         groups["by_language"][r["language"]].append(i)
         groups["by_type"][r["type"]].append(i)
+        groups["by_source"][r.get("source") or "unspecified"].append(i)
     out = {"overall": aggregate(records, scores)}
     for name, index in groups.items():
         out[name] = {key: aggregate([records[i] for i in idx], [scores[i] for i in idx])

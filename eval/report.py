@@ -217,6 +217,14 @@ def _run_dir(out_dir: Path, now: datetime) -> Path:
     raise InputError(f"cannot create a run folder in {out_dir}")
 
 
+def _compact(record: dict) -> dict:
+    """A record as stored: retrieved passages and citations by id and place, not whole chunk texts."""
+    out = dict(record)
+    out["retrieved"] = [{k: h.get(k) for k in ("chunk_id", "page", "section", "score")} for h in record.get("retrieved") or ()]
+    out["citations"] = [{k: v for k, v in c.items() if k != "text"} for c in record.get("citations") or ()]
+    return out
+
+
 def write_report(results: Mapping[str, Sequence[Mapping]], out_dir: Path | str = REPORTS, thresholds=(),
                  meta: Mapping | None = None) -> Report:
     """Write one run's folder from per-question records ({config: [record, ...]}); the inputs are not changed."""
@@ -276,14 +284,19 @@ Percentiles interpolate linearly between closest ranks (numpy's default).
     results_path = run_dir / "results.json"
     payload = {"run": run_dir.name, "created": when, "meta": meta, "thresholds": [str(t) for t in checks],
                "failed_thresholds": list(failed),
-               "configs": {cfg: {"summary": summaries[cfg], "records": scored[cfg]} for cfg in scored}}
-    results_path.write_text(json.dumps(payload, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+               "configs": {cfg: {"summary": summaries[cfg], "records": [_compact(r) for r in scored[cfg]]}
+                           for cfg in scored}}
+    results_path.write_text(json.dumps(payload, ensure_ascii=False, default=str), encoding="utf-8")
+    summary = {k: v for k, v in payload.items() if k != "configs"}
+    summary["configs"] = {cfg: summaries[cfg] for cfg in scored}
+    (out_dir / "latest.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1, default=str),
+                                         encoding="utf-8")
     latest = out_dir / "latest.md"
     tmp = out_dir / "latest.md.tmp"
     tmp.write_text(f"""# Latest evaluation
 
-Run [{run_dir.name}]({run_dir.name}/report.md), {when}, {n} gold questions
-(full report with charts, per-type breakdown and failures behind the link).
+Run [{run_dir.name}]({run_dir.name}/report.md), {when}, {n} gold questions (the run folder with charts,
+per-type breakdown and failures is not committed; `latest.json` beside this file holds the summary).
 
 {table}
 

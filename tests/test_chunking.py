@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from rag.chunking import CHUNKER_VERSION, MAX_CHARS, chunk_document, chunk_id
+from rag.chunking import chunk_document, CHUNKER_VERSION, MAX_CHARS, chunk_document, chunk_id
 from rag.config import REPO
 from rag.ingest import clean_text, load_document
 from rag.text import split_sentences
@@ -18,6 +18,16 @@ UNIVERSITIES = ["Kostanay State University", "Rudniy Industrial Institute", "Kar
                 "Boashak Academy Kazakhstan"]
 
 
+def _text_chunks(doc):
+    """The passages of the text (the document card is checked against ``doc.card`` in test_card_chunk)."""
+    return [c for c in chunk_document(doc) if c.kind != "card"]
+
+
+def test_card_chunk(doc):
+    card = [c for c in chunk_document(doc) if c.kind == "card"]
+    assert len(card) == 1 and card[0].text == doc.card and "Fragesteller:" in doc.card
+
+
 @pytest.fixture(scope="module")
 def doc():
     return load_document(CORPUS)
@@ -25,7 +35,7 @@ def doc():
 
 @pytest.fixture(scope="module")
 def chunks(doc):
-    return chunk_document(doc)
+    return _text_chunks(doc)
 
 
 def only(chunks, needle):
@@ -58,7 +68,7 @@ def test_offsets_round_trip_for_every_chunk(doc, chunks):
 
 
 def test_ids_are_content_derived_and_stable(doc, chunks):
-    again = chunk_document(load_document(CORPUS))
+    again = _text_chunks(load_document(CORPUS))
     assert [c.chunk_id for c in again] == [c.chunk_id for c in chunks]
     assert len({c.chunk_id for c in chunks}) == len(chunks)
     for c in chunks:
@@ -163,7 +173,7 @@ def test_trade_figures_stay_with_their_introduction(chunks):
 def test_long_paragraph_is_split_at_sentences():
     sentences = [f"Dies ist der Satz Nummer {i} mit etwas Inhalt am 26. August 2016 über 12,811 Mio. Euro." for i in range(60)]
     d = make_doc("Überschrift\n\n" + " ".join(sentences))
-    chunks = chunk_document(d)
+    chunks = _text_chunks(d)
     assert len(chunks) >= 5
     check_invariants(d, chunks)
     bounds = {d.text.index(s) for s in sentences} | {d.text.index(s) + len(s) for s in sentences}
@@ -176,7 +186,7 @@ def test_long_paragraph_is_split_at_sentences():
 def test_long_list_is_split_between_items():
     items = "\n".join(f"- Partner Nummer {i} in der Stadt Beispielhausen," for i in range(60))
     d = make_doc("Partner:\n" + items)
-    chunks = chunk_document(d)
+    chunks = _text_chunks(d)
     assert len(chunks) > 1
     check_invariants(d, chunks)
     for c in chunks:
@@ -191,7 +201,7 @@ def test_generic_text_with_pages_and_headings():
            "damit dieser Absatz nicht zu kurz ist.\n\nEnde.")
     text, pages = clean_text(raw)
     d = make_doc(text, pages)
-    chunks = chunk_document(d)
+    chunks = _text_chunks(d)
     check_invariants(d, chunks)
     assert [(c.section, c.page) for c in chunks] == [("Einleitung", 1), ("Ergebnisse", 2)]
     assert chunks[1].text.endswith("Ende.")
@@ -199,7 +209,7 @@ def test_generic_text_with_pages_and_headings():
 
 
 def test_empty_document_has_no_chunks():
-    assert chunk_document(make_doc("")) == []
+    assert _text_chunks(make_doc("")) == []
 
 
 def test_sentence_spans_inside_chunks_are_clean(chunks):

@@ -108,3 +108,57 @@ def test_adding_documents_and_readding_adds_nothing(tmp_path, fake_pipeline):
 
     later = Pipeline(fake_pipeline.settings, embedder=FakeEmbedder(), log=lambda m: None)
     assert later.index.folder == again.folder  # a new process keeps the added document, builds nothing
+
+
+def test_manifest_records_a_checksum_of_every_file_and_document_text(tmp_path):
+    import hashlib
+
+    index = _build(tmp_path)
+    m = index.manifest
+    files = sorted(p.name for p in index.folder.iterdir() if p.name != "manifest.json")
+    assert sorted(m["files"]) == files
+    for name, entry in m["files"].items():
+        data = (index.folder / name).read_bytes()
+        assert entry == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    assert m["texts"] == {d.doc_id: hashlib.sha256(d.text.encode("utf-8")).hexdigest() for d in index.documents}
+    assert m["cards"] == {d.doc_id: hashlib.sha256(d.card.encode("utf-8")).hexdigest() for d in index.documents}
+    assert len(m["checksum"]) == 64 and m["format"] == 6
+
+
+def test_an_index_without_checksums_is_rebuilt(tmp_path):
+    """A build of the previous format (no checksums) is not trusted: it is rebuilt, saying why."""
+    old = _build(tmp_path)
+    manifest = json.loads((old.folder / "manifest.json").read_text())
+    for key in ("files", "texts", "cards", "checksum"):
+        del manifest[key]
+    manifest["format"] = 4
+    (old.folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexError_, match=r"manifest.json holds no checksums \(index format 4\)"):
+        read_index(tmp_path / "index")
+    logs = []
+    new = load_or_build(tmp_path / "index", [CORPUS], FakeEmbedder(), KEY, log=logs.append)
+    assert "holds no checksums" in logs[0] and new.manifest["format"] == 6
+
+
+def test_concurrent_builds_are_serialised_by_the_lock(tmp_path):
+    """Two builds at once (threads here; the file lock works across processes the same way) leave
+    one intact live build and no scratch folders."""
+    import threading
+
+    errors = []
+
+    def run():
+        try:
+            build(tmp_path / "index", [CORPUS], FakeEmbedder(), KEY)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    live = read_index(tmp_path / "index")
+    leftovers = [p.name for p in (tmp_path / "index").iterdir() if p.is_dir() and p != live.folder]
+    assert leftovers == []

@@ -7,22 +7,28 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from safetensors.numpy import load as load_safetensors, save as save_safetensors
 
-from rag import models
-from rag.config import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, Settings
+from rag import integrity, models
+from rag.config import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, REPO, Settings
 from rag.errors import ModelError
 
-FAKE_MODEL = {  # a tiny "sentence-transformers folder"
+FAKE_MODEL = {  # a tiny "sentence-transformers folder" with real safetensors weights (256 KiB)
     "config.json": b'{"model_type": "fake"}',
     "1_Pooling/config.json": b'{"pooling": "mean"}',
-    "model.safetensors": bytes(range(256)) * 40,
+    "model.safetensors": save_safetensors({"w": np.arange(256 * 256, dtype="float32").reshape(256, 256)}),
 }
 VERSIONS = ("0.2.1", "0.2.2", "0.2.3")
+real_hash = integrity.hash_file
 
 
 def _pins(files: dict[str, bytes]) -> dict[str, tuple[int, str]]:
@@ -125,34 +131,91 @@ def test_an_interrupted_fetch_leaves_no_half_model(cache, monkeypatch):
     assert _leftovers(settings) == [DEFAULT_EMBEDDER]
 
 
-def test_a_truncated_file_is_detected_and_refetched(cache):
+def _flip(path: Path, offset: int, length: int) -> None:
+    """Overwrite ``length`` bytes at ``offset`` with their complement: same size, other content."""
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        block = fh.read(length)
+        fh.seek(offset)
+        fh.write(bytes(b ^ 0xFF for b in block))
+
+
+def test_a_truncated_file_is_refused_on_load_and_fetch_repairs_it(cache):
     settings, downloads = cache
     path = Path(models.embedder_path(settings))
     weights = path / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
-    with pytest.raises(ModelError, match=r"damaged \(model.safetensors has 100 bytes.*rag models fetch"):
-        models.embedder_path(settings, fetch=False)
-    assert models.embedder_path(settings) == str(path)
+    for fetch in (False, True):  # a damaged model is never silently downloaded again on load
+        with pytest.raises(ModelError, match=r"is damaged \(model.safetensors has 100 bytes.*"
+                                             r"run `rag models fetch` to replace it"):
+            models.embedder_path(settings, fetch=fetch)
+    assert len(downloads) == len(VERSIONS)
+    models.fetch(settings, which="embedder")
     assert weights.read_bytes() == FAKE_MODEL["model.safetensors"]
+    assert models.embedder_path(settings, fetch=False) == str(path)
     assert len(downloads) == 2 * len(VERSIONS)
     assert _leftovers(settings) == [DEFAULT_EMBEDDER]
 
 
-def test_verify_finds_changed_bytes_and_the_next_load_refetches(cache):
+@pytest.mark.parametrize("damage", ["flip 64 KiB in the middle", "corrupt the safetensors header"])
+def test_changed_weights_are_refused_before_any_loader_sees_them(cache, damage):
+    settings, downloads = cache
+    weights = Path(models.embedder_path(settings)) / "model.safetensors"
+    size = weights.stat().st_size
+    if damage.startswith("flip"):
+        _flip(weights, size // 2 - 32 * 1024, 64 * 1024)
+    else:
+        _flip(weights, 0, 8)  # the header length: the loader would read "header too large"
+        with pytest.raises(Exception, match="header too large"):
+            load_safetensors(weights.read_bytes())
+    assert weights.stat().st_size == size
+    for _ in range(2):  # the second load fails at once from the marker, with the same words
+        with pytest.raises(ModelError) as err:
+            models.embedder_path(settings)
+        message = str(err.value)
+        assert "\n" not in message and "model.safetensors changed since it was verified" in message
+        assert message.endswith("run `rag models fetch` to replace it with a fresh copy")
+    row = {r["kind"]: r for r in models.info(settings)}["embedder"]
+    assert row["verified"] is False and "changed since it was verified" in row["problem"]
+    models.fetch(settings, which="embedder")  # what the message advises
+    assert weights.read_bytes() == FAKE_MODEL["model.safetensors"]
+    assert {r["kind"]: r for r in models.info(settings)}["embedder"]["verified"] is True
+    assert len(downloads) == 2 * len(VERSIONS)
+
+
+def test_a_touched_but_unchanged_file_is_hashed_once(cache, monkeypatch):
+    settings, _ = cache
+    path = Path(models.embedder_path(settings))
+    weights = path / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    hashed = []
+    monkeypatch.setattr(integrity, "hash_file", lambda p, bar=None: hashed.append(p.name) or real_hash(p, bar))
+    assert models.embedder_path(settings, fetch=False) == str(path)
+    assert hashed == ["model.safetensors"]  # only the file whose time changed
+    assert models.embedder_path(settings, fetch=False) == str(path)
+    assert hashed == ["model.safetensors"]  # the marker now holds the new time
+    marker = json.loads((path / models.MARKER).read_text())
+    assert marker["files"]["model.safetensors"]["mtime_ns"] == weights.stat().st_mtime_ns
+
+
+def test_verify_finds_changes_that_kept_their_time(cache):
     settings, downloads = cache
     path = Path(models.embedder_path(settings))
     assert models.verify(settings)[0]["verified"] is True
     weights = path / "model.safetensors"
-    weights.write_bytes(b"\xff" + weights.read_bytes()[1:])  # same size: only a hash finds it
-    assert models.embedder_path(settings, fetch=False) == str(path)  # the cheap check cannot see it
+    stat = weights.stat()
+    _flip(weights, 1000, 1)
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # size and time as verified
+    assert models.embedder_path(settings, fetch=False) == str(path)  # the load check cannot see it
     row = models.verify(settings)[0]
-    assert row["verified"] is False and "model.safetensors has sha256" in row["problem"]
+    assert row["verified"] is False and "model.safetensors changed since it was verified" in row["problem"]
     assert "rag models fetch" in row["problem"]
-    with pytest.raises(ModelError, match="no marker"):
-        models.embedder_path(settings, fetch=False)
-    models.embedder_path(settings)
-    assert weights.read_bytes() == FAKE_MODEL["model.safetensors"]
-    assert len(downloads) == 2 * len(VERSIONS)
+    with pytest.raises(ModelError, match="changed since it was verified"):  # verify marked it
+        models.embedder_path(settings)
+    _flip(weights, 1000, 1)  # restored (say, from a backup): a good verify clears the mark
+    assert models.verify(settings)[0]["verified"] is True
+    assert models.embedder_path(settings, fetch=False) == str(path)
+    assert len(downloads) == len(VERSIONS)
 
 
 def test_force_rebuilds_an_installed_model(cache):
@@ -219,6 +282,22 @@ def test_the_generator_is_converted_once_and_verified(fake_gguf, monkeypatch):
     assert models.verify(settings)[1]["verified"] is True
     (path / "model.safetensors").write_bytes(b"WEIGHTS")
     assert models.verify(settings)[1]["verified"] is False
+
+
+def test_a_damaged_generator_is_one_line_with_the_repair(fake_gguf):
+    settings, converted = fake_gguf
+    weights = Path(models.generator_path(settings)) / "model.safetensors"
+    weights.write_bytes(b"\xff" * len(converted["model.safetensors"]))  # a corrupted header, same size
+    with pytest.raises(ModelError) as err:
+        models.generator_path(settings)
+    assert str(err.value) == (
+        f"generator gemma-3-270m is damaged (model.safetensors changed since it was verified: sha256 "
+        f"{hashlib.sha256(weights.read_bytes()).hexdigest()[:12]}..., not "
+        f"{hashlib.sha256(converted['model.safetensors']).hexdigest()[:12]}...) in {settings.model_dir}; "
+        f"run `rag models fetch` to replace it with a fresh copy")
+    models.fetch(settings, which="generator")
+    assert weights.read_bytes() == converted["model.safetensors"]
+    assert models.generator_path(settings, fetch=False) == str(weights.parent)
 
 
 def test_a_gguf_with_another_hash_is_refused(fake_gguf, monkeypatch):
@@ -294,3 +373,74 @@ def test_the_real_packaged_models():
 
     vectors = SentenceTransformer(str(emb), device="cpu").encode_query(["Handel mit Kasachstan"])
     assert vectors.shape == (1, 768)
+
+
+def _twin(src: Path, dst: Path, copies: set[str]) -> None:
+    """A model folder beside the real one: the files in ``copies`` and the marker copied (keeping their
+    times), every other file a symbolic link. Damaging a copy never touches the shared cache."""
+    for path in sorted(src.rglob("*")):
+        if path.is_dir():
+            continue
+        rel = path.relative_to(src).as_posix()
+        target = dst / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if rel in copies or rel == models.MARKER:
+            shutil.copy2(path, target)
+        else:
+            target.symlink_to(path)
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("damage", ["flip 64 KiB in the middle", "corrupt the safetensors header"])
+def test_a_damaged_real_embedder_is_refused_before_loading(tmp_path, damage):
+    """`rag ask` on a damaged copy of the real embedder: one line, exit 3, the repair, and no model load
+    (the damaged file would load silently, or fail with "SafetensorError: header too large")."""
+    real = Path(models.embedder_path(Settings.from_env(embedder=DEFAULT_EMBEDDER)))
+    home = tmp_path / "home"
+    copy = home / "models" / DEFAULT_EMBEDDER
+    rel = "3_Dense/model.safetensors" if damage.startswith("flip") else "2_Dense/model.safetensors"
+    _twin(real, copy, {rel})
+    weights = copy / rel
+    if damage.startswith("flip"):
+        _flip(weights, weights.stat().st_size // 2 - 32 * 1024, 64 * 1024)
+    else:
+        _flip(weights, 0, 8)
+        with pytest.raises(Exception, match="header too large"):
+            load_safetensors(weights.read_bytes())
+    env = {**os.environ, "RAG_HOME": str(home), "RAG_EMBEDDER": DEFAULT_EMBEDDER, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-m", "rag.cli", "--index-dir", str(tmp_path / "index"), "ask",
+                          "Wie hoch war der Außenhandel 2016?"], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 3, out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [out.stderr.splitlines()[-1]] and len(errors) == 1
+    assert f"embedder {DEFAULT_EMBEDDER} is damaged ({rel} changed since it was verified" in errors[0]
+    assert errors[0].endswith("run `rag models fetch` to replace it with a fresh copy")
+    assert not any((tmp_path / "index").iterdir())  # nothing built
+    info = subprocess.run([sys.executable, "-m", "rag.cli", "models", "info"], capture_output=True, text=True,
+                          env=env, timeout=300)
+    row = json.loads(info.stdout.splitlines()[0])
+    assert row["verified"] is False and "changed since it was verified" in row["problem"]
+
+
+@pytest.mark.real
+def test_a_damaged_real_generator_is_refused_before_loading(tmp_path):
+    """The issue's "SafetensorError: header too large" on a damaged generator becomes the repair line."""
+    real = Path(models.generator_path(Settings.from_env(generator=DEFAULT_GENERATOR)))
+    home = tmp_path / "home"
+    copy = home / "models" / DEFAULT_GENERATOR
+    _twin(real, copy, {"model.safetensors"})
+    weights = copy / "model.safetensors"
+    _flip(weights, 0, 8)
+    from safetensors import safe_open
+
+    with pytest.raises(Exception, match="header too large"):  # what the loader would have said
+        safe_open(str(weights), "pt")
+    from rag.pipeline import Pipeline
+
+    settings = Settings.from_env(home=home, generator=DEFAULT_GENERATOR, index_dir=tmp_path / "index")
+    with pytest.raises(ModelError) as err:
+        Pipeline(settings).generator  # noqa: B018 - the property resolves (and checks) the weights
+    assert str(err.value) == (f"generator {DEFAULT_GENERATOR} is damaged (model.safetensors changed since it "
+                              f"was verified: sha256 {hashlib.sha256(weights.read_bytes()).hexdigest()[:12]}..., "
+                              f"not {json.loads((real / models.MARKER).read_text())['files']['model.safetensors']['sha256'][:12]}"
+                              f"...) in {home / 'models'}; run `rag models fetch` to replace it with a fresh copy")

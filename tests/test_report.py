@@ -182,7 +182,8 @@ def test_run_end_to_end_with_a_fake_pipeline(tmp_path):
     data = json.loads(report.results_path.read_text(encoding="utf-8"))
     assert data["meta"]["settings"]["bm25"]["retrieval"] == "bm25"
     first = data["configs"]["bm25"]["records"][0]
-    assert first["retrieved"][0]["text"] and first["citations"][0]["quote"] == gold[0]["evidence"][0]
+    assert first["retrieved"][0]["chunk_id"] and first["citations"][0]["quote"] == gold[0]["evidence"][0]
+    assert "text" not in first["retrieved"][0] and "text" not in first["citations"][0]  # compact: ids, not chunks
 
 
 def test_a_failing_question_is_recorded_not_raised(tmp_path):

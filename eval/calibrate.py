@@ -1,0 +1,87 @@
+"""Fit the answering policy on a dev split: `rag eval calibrate --set 7-844`.
+
+Each dev question is answered once with a permissive policy (every threshold off) to learn what the
+answer would be and whether it is right, and the evidence features the decision uses are recorded.
+A grid search then picks the thresholds that maximise balanced accuracy: answerable questions
+answered correctly, unanswerable ones refused. The result is saved beside the index, keyed by the
+embedder's fingerprint. Only dev files may be given.
+"""
+from __future__ import annotations
+
+import itertools
+import sys
+from pathlib import Path
+
+from rag import policy as policies
+from rag.errors import InputError
+
+from .gold import load_gold
+from .metrics import fact_correct
+
+GRID = {
+    "min_similarity": [0.15, 0.2, 0.25, 0.3, 0.35, 0.4],
+    "min_focus": [0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+    "strong_similarity": [0.5, 0.55, 0.6, 0.65, 0.7, 1.1],
+}
+
+
+def features(pipeline, cases) -> list[dict]:
+    from tqdm import tqdm
+
+    base = pipeline.policy
+    pipeline.policy = base.with_(min_similarity=-1.0, min_focus=0.0, strong_similarity=-1.0)
+    rows = []
+    try:
+        for case in tqdm(cases, desc="calibrate", unit="q", file=sys.stderr):
+            history = [tuple(t) for t in case.get("history", ())]
+            q, hits, decision = pipeline.explain(case["question"], history)
+            answer = pipeline.ask(case["question"], history)
+            hard = bool(decision.reason)  # refused even with thresholds off: no type, no year, no evidence
+            rows.append({"answerable": case["answerable"], "hard_refusal": hard,
+                         "correct": (not answer.refused) and fact_correct(answer.text, case["facts"]),
+                         "meta": bool(q.meta), **{k: v for k, v in decision.features.items() if k != "links"}})
+    finally:
+        pipeline.policy = base
+    return rows
+
+
+def refuses(row: dict, p: dict) -> bool:
+    if row["meta"] and not row["hard_refusal"]:
+        return False
+    if row["hard_refusal"] or row.get("similarity", 0.0) < p["min_similarity"]:
+        return True
+    return row.get("coverage", 1.0) < p["min_focus"] and row.get("best_similarity", 0.0) < p["strong_similarity"]
+
+
+def score(rows: list[dict], p: dict) -> float:
+    ans = [r for r in rows if r["answerable"]]
+    una = [r for r in rows if not r["answerable"]]
+    a = sum((not refuses(r, p)) and r["correct"] for r in ans) / max(1, len(ans))
+    u = sum(refuses(r, p) for r in una) / max(1, len(una))
+    return 0.5 * a + 0.5 * u
+
+
+def fit(rows: list[dict]) -> dict:
+    best, best_p = -1.0, None
+    for values in itertools.product(*GRID.values()):
+        p = dict(zip(GRID, values))
+        s = score(rows, p)
+        if s > best + 1e-9:
+            best, best_p = s, p
+    return {**best_p, "score": best}
+
+
+def calibrate(pipeline, gold_paths: list[Path]) -> tuple[policies.Policy, dict]:
+    if any("test" in Path(g).name for g in gold_paths):
+        raise InputError("calibrate only on dev files: test splits stay frozen")
+    cases = [c for g in gold_paths for c in load_gold(g)]
+    pipeline.warm_up()
+    rows = features(pipeline, cases)
+    fitted = fit(rows)
+    names = ", ".join(Path(g).name for g in gold_paths)
+    pol = pipeline.policy.with_(min_similarity=fitted["min_similarity"], min_focus=fitted["min_focus"],
+                                strong_similarity=fitted["strong_similarity"],
+                                fitted_on=f"{names} ({len(cases)} questions, balanced accuracy {fitted['score']:.3f})")
+    path = policies.save(pol, Path(pipeline.settings.index_dir), pipeline.embedder.fingerprint)
+    pipeline.policy = pol
+    return pol, {"path": str(path), **fitted}

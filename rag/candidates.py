@@ -1,0 +1,130 @@
+"""Typed candidate answers: the spans of a passage that are a date, an amount of money, a count, a
+percentage, a rank, a person, an organisation, a place or a list item. Pure functions of text.
+
+Each candidate is ``(start, end, type)`` with offsets into the text given. The patterns describe how
+German official prose writes these things, not what any paper is about.
+"""
+from __future__ import annotations
+
+import re
+
+from .text import LIST_ITEM_RE
+
+_MONTHS = r"(?:Januar|Jänner|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember)"
+_NUM = r"\d{1,3}(?:[.\s]\d{3})*(?:,\d+)?|\d+(?:,\d+)?"
+_NUMBER_WORDS = ("zwei drei vier fünf sechs sieben acht neun zehn elf zwölf zwanzig dreißig hundert tausend "
+                 "two three four five six seven eight nine ten eleven twelve twenty thirty hundred")
+_NW = r"(?:ein(?:e|en|er)?|" + "|".join(_NUMBER_WORDS.split()) + ")"
+_ROLE = (r"(?:Minister\w*|Ministerpräsident\w*|Staatssekretär\w*|Staatsminister\w*|Botschafter\w*|Konsul\w*|"
+         r"Präsident\w*|Bürgermeister\w*|Landrat|Landrätin|Senator\w*|Kanzler\w*|Abgeordnete\w*|Vorsitzende\w*|"
+         r"Leiter\w*|Direktor\w*|Ministerialdirektor\w*|Chef\w*|Vertreter\w*|Beauftragte\w*|Sprecher\w*)")
+_ORG_WORD = (r"(?:GmbH|AG|KG|e\.\s?V\.|SE|Universit\w+|University|Hochschule\w*|Institut\w*|Institute|Academy|Akademie|"
+             r"Ministeri\w+|Kammer|Agentur|Verband|Verbände|Stiftung|Gesellschaft|Behörde|Amt|Bahn|Port|Initiative|"
+             r"Programm\w*|Organisation|Fraktion|Landesregierung|Bundesregierung|Staatskanzlei|Projektträger|"
+             r"Vertretung|Museum|Messe|Union|Rat|Kommission|Bank|Fonds|Unternehmen|Holding|Company|Ltd)")
+_CAP = r"[A-ZÄÖÜ][\w\-]*"
+
+PATTERNS: dict[str, re.Pattern] = {
+    "date": re.compile(rf"\b\d{{1,2}}\.\s?(?:{_MONTHS}|\d{{1,2}}\.)\s?\d{{4}}\b|\b(?:Anfang |Ende |Mitte )?{_MONTHS}\s\d{{4}}\b"
+                       rf"|\b(?:im Jahr(?:e)? |seit |bis )?(?:19|20)\d\d\b"),
+    "money": re.compile(rf"(?:{_NUM})\s?(?:Mio\.|Mrd\.|Tsd\.|Millionen|Milliarden|Tausend)?\s?(?:Euro|EUR|€|US-Dollar|Dollar)"
+                        rf"|(?:EUR|€)\s?(?:{_NUM})(?:\s?(?:Mio\.|Mrd\.|Millionen|Milliarden))?"),
+    "percentage": re.compile(rf"(?:{_NUM})\s?(?:Prozent|%|v\.\s?H\.)"),
+    "rank": re.compile(r"\b(?:Platz|Rang|Position)\s\d+\b|\b\d+\.\s(?:Platz|Rang)\b"),
+    "count": re.compile(rf"\b(?:(?<![.,\d])\d+(?![.,]\d)|{_NW})\s+(?:[A-ZÄÖÜ][\w\-]*|weitere\w*\s+[A-ZÄÖÜ][\w\-]*)", re.I),
+    "person": re.compile(rf"\b(?:(?:Dr\.|Prof\.|Herr|Frau)\s+)+{_CAP}(?:\s{_CAP})+|"
+                         rf"\b(?:der|die|des|dem|den)\s+{_ROLE}(?:\s+(?:für|der|des|im|am|beim)\s+[^,.;:()\n]{{3,80}}?)?"
+                         rf"(?=[,.;:()\n]|\s+(?:und|sowie|hat|haben|nahm|führte|besuchte|in|am|an|mit|gab|wurde)\b)"
+                         rf"|\b{_ROLE}\s+(?:{_CAP}\s){{0,2}}{_CAP}"),
+    "organisation": re.compile(rf"„[^“]{{2,80}}“|\b(?:{_CAP}\s+){{0,4}}{_ORG_WORD}(?:\s+(?:{_CAP}|für|der|des|zu|in|im|und|of|"
+                               rf"and)){{0,8}}(?:\s+{_CAP})?|\b[A-Z]{{2,}}(?:\s[IVX]+)?\b"),
+    "place": re.compile(rf"\b(?:in|nach|aus|im|am Standort|am Standorten|an den Standorten)\s+(?:der\s+|dem\s+)?"
+                        rf"((?!{_MONTHS}\b){_CAP}(?:[\s\-]{_CAP})?)"),
+}
+_SHORT_ORG = re.compile(r"^(?:Die|Der|Das|Im|Am|In|Auf|Zu|Mit)\s")
+
+
+def find(text: str, kind: str) -> list[tuple[int, int, str]]:
+    """Candidates of one type in ``text``: (start, end, kind), in text order."""
+    if kind == "list":
+        return list_items(text)
+    if kind in ("reason", "description", "yesno"):
+        return []
+    pattern = PATTERNS.get(kind)
+    if pattern is None:
+        return []
+    out = []
+    for m in pattern.finditer(text):
+        s, e = (m.start(1), m.end(1)) if kind == "place" and m.lastindex else (m.start(), m.end())
+        piece = text[s:e].strip()
+        if not piece or (kind == "organisation" and (len(piece) < 3 or _SHORT_ORG.match(piece) and len(piece) < 8)):
+            continue
+        if kind == "count" and re.match(r"(?:19|20)\d\d\b", piece):
+            continue  # a year is not a count
+        out.append((s, s + len(text[s:e].rstrip()), kind))
+    return out
+
+
+def names(text: str) -> list[tuple[int, int, str]]:
+    """Proper names only (people named, organisations, quoted names), not role phrases ("der Minister")."""
+    people = [(s, e, "name") for s, e, _ in find(text, "person") if not re.match(r"(der|die|des|dem|den)\s", text[s:e])]
+    return sorted(people + [(s, e, "name") for s, e, _ in find(text, "organisation")])
+
+
+def agents(text: str) -> list[tuple[int, int, str]]:
+    """People and organisations together: "wer"/"who" may be answered by either."""
+    return sorted(find(text, "person") + find(text, "organisation"))
+
+
+def list_items(text: str) -> list[tuple[int, int, str]]:
+    """Lines of a list: bulleted/numbered lines, or the short lines after an introduction ending in ":"."""
+    out = []
+    pos = 0
+    intro = False
+    for line in text.split("\n"):
+        start, end = pos, pos + len(line)
+        pos = end + 1
+        body = line.strip()
+        if not body:
+            continue
+        m = LIST_ITEM_RE.match(body)
+        if m or (intro and len(body) <= 120 and not body.endswith(":")):
+            lead = line.find(body) + (m.end() if m else 0)
+            item = line[lead:].rstrip(" ,;.")
+            if item:
+                out.append((start + lead, start + lead + len(item), "list"))
+        intro = body.endswith(":") or (intro and (bool(m) or body.endswith(",")))
+    return out
+
+
+def counted_items(text: str, focus=()) -> list[tuple[int, int, str]]:
+    """The items to count for "how many": the bulleted run whose lead-in lines best mention the
+    focus, else every list item of the text."""
+    runs, run = [], []
+    pos = 0
+    for line in text.split("\n"):
+        m = LIST_ITEM_RE.match(line.strip())
+        if m and line.strip():
+            lead = line.find(line.strip()) + m.end()
+            run.append((pos + lead, pos + len(line.rstrip(" ,;.")), "list"))
+        elif run:
+            runs.append(run)
+            run = []
+        pos += len(line) + 1
+    if run:
+        runs.append(run)
+    if not runs:
+        return list_items(text)
+    words = [w.lower()[:5] for w in focus if len(w) >= 4]
+
+    def mentions(r):
+        before = text[max(0, r[0][0] - 160):r[0][0]].lower()
+        return sum(w in before for w in words)
+    return max(runs, key=lambda r: (mentions(r), len(r)))
+
+
+def count_word(n: int, language: str) -> str:
+    """A derived count as a word, so it is never mistaken for a number the paper printed."""
+    words = {"de": "null eins zwei drei vier fünf sechs sieben acht neun zehn elf zwölf".split(),
+             "en": "zero one two three four five six seven eight nine ten eleven twelve".split()}[language]
+    return words[n] if 0 <= n < len(words) else str(n)

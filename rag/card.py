@@ -1,0 +1,88 @@
+"""The document card: what a parliamentary paper says about itself, as citable "label: value" lines.
+
+Built from the clean text (header, transmittal sentence, numbered questions, joint-answer notes) and
+the sidecar metadata, for any paper of the family: Kleine/Große Anfrage with Antwort der
+Landes-/Bundesregierung, Antrag with Stellungnahme. ``Document.card`` holds the text; the chunker
+makes it one chunk of kind "card" whose offsets refer to the card, so a card quote is checked
+against the card as any other quote against the document text.
+"""
+from __future__ import annotations
+
+import re
+
+from .text import split_sentences
+
+LABELS = {  # field -> German label (the card is written in the paper's language)
+    "number": "Drucksache", "period": "Wahlperiode", "date": "Datum", "parliament": "Parlament",
+    "kind": "Art", "title": "Titel", "asker": "Fragesteller", "party": "Fraktion", "answerer": "Antwortende Stelle",
+    "transmitted": "Übermittelt", "question_count": "Anzahl der Fragen", "questions": "Fragen",
+    "joint": "Gemeinsam beantwortet",
+}
+_MONTH = r"(?:Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember)"
+_DATE = rf"\d{{1,2}}\.\s*(?:{_MONTH}|\d{{1,2}}\.)\s*\d{{4}}"
+
+
+def build(text: str, metadata: dict, questions: list[tuple[str, str]], joint: list[str]) -> str:
+    """The card text. ``questions``: (number, text) of the paper's questions in order ("2 a)" for
+    sub-questions); ``joint``: the paper's sentences saying which questions are answered together."""
+    f = fields(text, metadata)
+    main = [n for n, _ in questions if n.isdigit()]
+    subs = [n for n, _ in questions if not n.isdigit()]
+    if main:
+        f["question_count"] = str(len(main)) + (f" (mit {len(subs)} Teilfragen)" if subs else "")
+        f["questions"] = ", ".join(n for n, _ in questions)
+    if joint:
+        f["joint"] = "; ".join(j.rstrip(".") for j in joint)
+    return "\n".join(f"{LABELS[k]}: {f[k]}" for k in LABELS if f.get(k))
+
+
+def fields(text: str, metadata: dict) -> dict[str, str]:
+    head = text[:3000]
+    out: dict[str, str] = {}
+    m = re.search(r"Drucksache\s+(\d{1,2})\s?/\s?(\d+)", head)
+    if m:
+        out["number"], out["period"] = f"{m[1]}/{m[2]}", m[1]
+    out["number"] = str(metadata.get("drucksache") or out.get("number") or "")
+    out["period"] = str(metadata.get("wahlperiode") or out.get("period") or "")
+    date = metadata.get("date") or _first(r"^\s*(\d{1,2}\.\s?\d{1,2}\.\s?\d{4})\s*$", head, re.M)
+    out["date"] = str(date or "")
+    out["parliament"] = str(metadata.get("parliament") or _first(
+        r"^\s*((?:Deutscher Bundestag|LANDTAG [A-ZÄÖÜ\-]+(?: [A-ZÄÖÜ\-]+)*|Landtag (?:von |des )?[A-ZÄÖÜ][\w\-]+"
+        r"(?:-[A-ZÄÖÜ][\w]+)?|Abgeordnetenhaus \w+|Bürgerschaft [\w ]+))\b", head, re.M) or "")
+    m = re.search(r"(Kleine|KLEINE|Große|GROSSE|GROẞE)\s+(Anfrage|ANFRAGE)\s+(?:des|der)\s+(Abgeordneten)\s+(.+?)"
+                  r"(?:,\s*|\s+und\s+(?:der\s+)?)(?:der\s+)?Fraktion\s+(?:der\s+)?([^\n–]+?)\s*(?:\n|–|$)", head, re.S)
+    if m:
+        out["asker"] = " ".join(m.group(4).split())
+        out["party"] = m.group(5).strip()
+    m = re.search(r"Antrag\s+der\s+Abg\.\s+(.+?)\s+(?:u\.\s?a\.\s+)?([A-ZÄÖÜ][A-ZÄÖÜ/ ]+[A-ZÄÖÜ])\s*\n", head)
+    if m and "asker" not in out:
+        out["asker"], out["party"] = " ".join(m.group(1).split()), m.group(2)
+    kind = _first(r"\b(Kleine Anfrage|KLEINE ANFRAGE|Große Anfrage|GROSSE ANFRAGE|Antrag)\b", head)
+    answer = _first(r"\b(?:ANTWORT|Antwort|Stellungnahme)\s+(?:der|des)\s+([A-ZÄÖÜ][\w\-]+(?: (?:für|des|der) [^\n.,]+)?)", head)
+    if kind:
+        kind = kind.capitalize().replace("anfrage", "Anfrage").replace("Grosse", "Große")
+        out["kind"] = kind + (f" und Antwort der {answer}" if answer and "Antrag" not in kind else "")
+    out["kind"] = str(metadata.get("kind") or out.get("kind") or "")
+    if answer:
+        out["answerer"] = answer
+    for para in text[:6000].split("\n\n"):
+        hit = next((para[s:e] for s, e in split_sentences(para) if re.search(r"übermittelt|übersandt", para[s:e])), "")
+        if hit:
+            out["transmitted"] = " ".join(hit.split()).rstrip(".")
+            break
+    title = metadata.get("title") or _title(head)
+    if title:
+        out["title"] = title
+    return {k: v for k, v in out.items() if v}
+
+
+def _title(head: str) -> str:
+    m = re.search(r"–\s*Drucksache\s+\d+/\d+\s*–\s*\n+\s*([^\n]+(?:\n[^\n]+)?)\n\n", head)
+    if not m:
+        m = re.search(r"Fraktion[^\n]*\n\n([^\n]{10,200})\n\n", head)
+    return " ".join(m.group(1).split()) if m else ""
+
+
+def _first(pattern: str, text: str, flags: int = 0) -> str:
+    m = re.search(pattern, text, flags)
+    return " ".join(m.group(1).split()) if m else ""

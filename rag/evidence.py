@@ -1,0 +1,161 @@
+"""Evidence and the decision to answer: which spans answer the question, and whether any does.
+
+Answerability is a decision about the evidence, not a similarity cut-off alone: the best span must be
+close to the question, mention the thing asked for (the focus, linked across languages by the
+lexicon), and hold a candidate of the expected answer type (a date for "when", an amount for "how
+much", ...). All thresholds come from the ``Policy``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from . import candidates
+from .policy import Policy
+from .text import LABELLED, YEAR, evidence_units
+from .types import Hit, Query, Span
+
+POOL_HITS = 5  # spans are taken from the top hits only
+FOCUS_WEIGHT = 0.3  # how much the share of linked focus words adds to a span's score
+TYPE_WEIGHT = 0.15  # and a candidate of the expected type
+CONTINUATION_CHARS = 450  # a following sentence of the same paragraph is quoted too, up to this length
+TYPED = ("person", "organisation", "name", "place", "date", "money", "count", "percentage", "rank")
+_CONNECTIVE = re.compile(r"^(Daher|Deshalb|Deswegen|Dabei|Dies|Diese[rsm]?|Dazu|Darüber hinaus|Somit|Damit|Hierbei|"
+                         r"Hierzu|Dadurch|Dafür|Trotzdem|Dennoch|Allerdings|Auch diesbezüglich)\b")
+
+
+@dataclass
+class Scored:
+    span: Span
+    coverage: float  # share of focus words the span (with its heading) mentions
+    found: list = field(default_factory=list)  # typed candidates (start, end, kind) in span.text
+    rank: float = 0.0
+
+
+@dataclass
+class Decision:
+    evidence: list[Span]  # what to quote, in order
+    best: Scored | None
+    reason: str = ""  # why to refuse; "" to answer
+    features: dict = field(default_factory=dict)  # for calibration
+
+
+def decide(query: Query, hits: Sequence[Hit], policy: Policy, lexicon=None, context=None) -> Decision:
+    pool = _score(query, hits, policy, lexicon, context)
+    if not pool:
+        return Decision([], None, "no evidence")
+    best = max(pool, key=lambda s: s.rank)
+    similarity = max(s.span.similarity for s in pool)
+    feats = {"similarity": similarity, "best_similarity": best.span.similarity, "coverage": best.coverage,
+             "typed": bool(best.found) or query.expected not in TYPED, "links": _links(query, best, lexicon, context)}
+    evidence = select(query, pool, best, policy)
+    reason = ""
+    if similarity < policy.min_similarity:
+        reason = "nothing in the paper is close to the question"
+    elif best.coverage < policy.min_focus and best.span.similarity < policy.strong_similarity:
+        reason = "the evidence does not mention what is asked for"
+    elif query.expected in TYPED and not any(_typed(query, e) for e in evidence):
+        reason = f"the evidence holds no {query.expected}"
+    elif query.years and _missing_year(query, evidence, hits):
+        reason = "a year asked for is not in the evidence"
+    return Decision(evidence, best, reason, feats)
+
+
+def _score(query: Query, hits: Sequence[Hit], policy: Policy, lexicon, context) -> list[Scored]:
+    pool = []
+    for hit in hits[:POOL_HITS]:
+        if hit.chunk.kind in ("question", "card", "meta"):
+            continue  # the asker's questions and the header are not evidence for the answer
+        for span in hit.spans:
+            text = context(span) if context else span.text
+            coverage = lexicon.coverage(query.focus, text, policy.word_link)[0] if (lexicon and query.focus) else 1.0
+            found = _find(query.expected, span.text)
+            rank = span.score + FOCUS_WEIGHT * coverage + TYPE_WEIGHT * bool(found)
+            pool.append(Scored(span, coverage, found, rank))
+    return pool
+
+
+def _links(query, best, lexicon, context) -> list[float]:
+    if not (lexicon and query.focus and best):
+        return []
+    return lexicon.link(query.focus, context(best.span) if context else best.span.text)
+
+
+def _find(kind: str, text: str) -> list:
+    if kind in ("person", "organisation"):
+        return candidates.agents(text)
+    if kind == "name":
+        return candidates.names(text)
+    if kind == "count":
+        return candidates.find(text, "count") or candidates.find(text, "list")
+    return candidates.find(text, kind)
+
+
+def _typed(query: Query, span: Span) -> bool:
+    if query.expected == "count" and _list_of(span):
+        return True
+    return bool(_find(query.expected, span.text))
+
+
+def _list_of(span: Span) -> list:
+    """The list items of the passage a span belongs to (for counts derived by counting)."""
+    return candidates.list_items(span.chunk.text)
+
+
+def _missing_year(query: Query, evidence: Sequence[Span], hits: Sequence[Hit]) -> bool:
+    near = " ".join(e.chunk.text for e in evidence)
+    return any(y not in near for y in query.years)
+
+
+def select(query: Query, pool: list[Scored], best: Scored, policy: Policy) -> list[Span]:
+    """The spans to quote: the best one, its neighbours when they score close (and the sentence before
+    a sentence that opens with a connective such as "Daher"), a close second from another passage,
+    every asked year, and for list questions the matching spans of every passage."""
+    chosen = [best.span]
+    chunk = best.span.chunk
+    units = evidence_units(chunk.text)
+    i = next((k for k, (s, _) in enumerate(units) if s == best.span.start), None)
+    if i is not None:
+        if i > 0 and _CONNECTIVE.match(best.span.text):
+            chosen.insert(0, Span(chunk, *units[i - 1]))
+        if i + 1 < len(units):  # the next sentence when it goes on in the same paragraph and stays short
+            (s, e), (ns, ne) = units[i], units[i + 1]
+            if "\n" not in chunk.text[e:ns] and not LABELLED.match(chunk.text[ns:ne]) and ne - s <= CONTINUATION_CHARS:
+                chosen.append(Span(chunk, ns, ne))
+    siblings = {s.span.start: s for s in pool if s.span.chunk.chunk_id == chunk.chunk_id}
+    if i is not None:
+        for j, margin in ((i + 1, policy.next_margin), (i - 1, policy.previous_margin)):
+            sib = siblings.get(units[j][0]) if 0 <= j < len(units) else None
+            if sib and sib.rank >= best.rank - margin:
+                chosen.append(sib.span)
+    others = sorted((s for s in pool if s.span.chunk.chunk_id != best.span.chunk.chunk_id), key=lambda s: -s.rank)
+    if query.expected == "list":
+        seen = {best.span.chunk.chunk_id}
+        for s in others:
+            if s.rank >= best.rank - policy.list_margin and s.coverage >= policy.min_focus \
+                    and s.span.chunk.chunk_id not in seen and len(seen) < 6:
+                seen.add(s.span.chunk.chunk_id)
+                chosen.append(s.span)
+    elif others and others[0].rank >= best.rank - policy.second_margin:
+        chosen.append(others[0].span)
+    have = {y for s in chosen for y in YEAR.findall(s.text)}
+    for y in query.years:
+        if y not in have:
+            s = next((s for s in sorted(pool, key=lambda s: -s.rank) if y in YEAR.findall(s.span.text)), None)
+            if s and s.span not in chosen:
+                chosen.append(s.span)
+    return _ordered(chosen)
+
+
+def _ordered(spans: list[Span]) -> list[Span]:
+    """Spans of one chunk in text order, chunks in order of first use; no duplicates."""
+    out: list[Span] = []
+    for s in spans:
+        if any(o.chunk.chunk_id == s.chunk.chunk_id and o.start == s.start for o in out):
+            continue
+        out.append(s)
+    first = {}
+    for k, s in enumerate(out):
+        first.setdefault(s.chunk.chunk_id, k)
+    return sorted(out, key=lambda s: (first[s.chunk.chunk_id], s.start))

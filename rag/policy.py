@@ -1,0 +1,67 @@
+"""Every threshold and margin of the answering step, in one object: defaults here, fitted values
+saved beside the index by ``rag eval calibrate`` and keyed by the embedder's fingerprint (another
+embedder gets its own file, and falls back to the defaults until it is calibrated).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class Policy:
+    min_similarity: float = 0.25  # best evidence span's cosine to the question below this: refuse
+    strong_similarity: float = 0.60  # at or above this the evidence answers even if the focus is not linked
+    word_link: float = 0.65  # a focus word counts as mentioned when a passage word is this similar
+    min_focus: float = 0.5  # share of the focus words the evidence must mention
+    second_margin: float = 0.04  # a span from another passage this close to the best is quoted too
+    next_margin: float = 0.35  # the span after the best one is quoted too when it scores this close
+    previous_margin: float = 0.15  # and the one before it
+    list_margin: float = 0.25  # list questions gather spans from every passage scoring this close
+    min_support: float = 0.55  # generated sentences: cross-lingual similarity to their cited quote
+    min_translation: float = 0.70  # machine translations: similarity of translation and source
+    fitted_on: str = "defaults"  # what the values were fitted on
+
+    def with_(self, **changes) -> "Policy":
+        return replace(self, **changes)
+
+
+def path_for(index_dir: Path, fingerprint: str) -> Path:
+    return Path(index_dir) / f"policy-{(fingerprint or 'unknown')[:16]}.json"
+
+
+SHIPPED = Path(__file__).parent / "policies"  # fitted policies shipped with the code, by embedder
+
+
+def load(index_dir: Path, fingerprint: str) -> Policy:
+    """The policy fitted for this embedder: beside the index, else shipped, else the defaults."""
+    p = path_for(index_dir, fingerprint)
+    if not p.is_file():
+        p = path_for(SHIPPED, fingerprint)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Policy()
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the answering policy {p}: {exc}; delete it or run `rag eval calibrate`") from None
+    known = {f.name for f in fields(Policy)}
+    return Policy(**{k: v for k, v in data.items() if k in known})
+
+
+def save(policy: Policy, index_dir: Path, fingerprint: str) -> Path:
+    """Beside the index, and into the shipped folder when the code is writable (so a fresh clone uses it)."""
+    if os.access(SHIPPED, os.W_OK):
+        _write(policy, path_for(SHIPPED, fingerprint))
+    return _write(policy, path_for(index_dir, fingerprint))
+
+
+def _write(policy: Policy, p: Path) -> Path:
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(asdict(policy), indent=1), encoding="utf-8")
+    os.replace(tmp, p)
+    return p

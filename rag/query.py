@@ -1,0 +1,180 @@
+"""Question analysis: what kind of answer is asked for, about what, in which language.
+
+General rules from German and English question words and syntax; nothing here knows a paper's
+topics. The expected answer type is one of ``TYPES``; the focus is the content words naming the
+thing asked for; ``meta`` names the document-card field when the question is about the paper itself
+(who asked, which party, the date, how many questions, what question 3 asked, ...).
+"""
+from __future__ import annotations
+
+import re
+
+from .language import detect_language
+from .text import YEAR, fold
+from .types import Query
+
+TYPES = ("person", "organisation", "name", "place", "date", "money", "count", "percentage", "rank", "list",
+         "yesno", "reason", "description")
+
+_I = re.IGNORECASE
+_MONEY = re.compile(r"(euro|eur\b|€|\bgeld|kosten|\bkostet\w*|betrag|\bbetrug|volumen|volumina|umsatz|wert\b|"
+                    r"summe|mittel\b|\bförder\w*|budget|ausgaben|einnahmen|\binvesti\w*|handel\b|"
+                    r"money|cost\w*|amount|sum|worth|value|volume|funding|funds|spend\w*|budget|revenue|"
+                    r"turnover|trade|exports?|imports?|paid|price|sales|income|erlös\w*)\b", _I)
+_PERCENT = re.compile(r"\b(prozent\w*|anteil\w*|quote|percent\w*|share|proportion|rate)\b|%", _I)
+_RANK = re.compile(r"\b(platz|rang\w*|rank\w*|position|place)\b", _I)
+_HOW_MANY = re.compile(r"\b(wie\s*viele?|wieviele?|anzahl|zahl der|how\s+many|number\s+of)\b", _I)
+_HOW_MUCH = re.compile(r"\b(wie\s+hoch|wie\s*viel|wieviel|how\s+much|how\s+high|how\s+large|how\s+big|"
+                       r"what\s+(?:was|is|were|are)\s+the\s+(?:\w+\s+)?(?:volume|value|amount|level|total))\b", _I)
+_WHEN = re.compile(r"\b(wann|an welchem tag|in welchem (jahr|monat)|seit wann|bis wann|welche[ms]? datum|"
+                   r"when|what date|which date|what day|in which (year|month)|what year|which year)\b", _I)
+_WHERE = re.compile(r"\b(wo|wohin|woher|in welche[rm]? (stadt|ort|land|region)|where|in which (city|town|place|country))\b", _I)
+_WHO = re.compile(r"^\W*(?:und\s+|and\s+)?(wer|wem|wen|wessen|von wem|mit wem|who|whom|whose|by whom)\b", _I)
+_WHY = re.compile(r"\b(warum|weshalb|wieso|weswegen|aus welche\w* grund|mit welche\w* (ziel|zweck)|zu welche\w* zweck|"
+                  r"wozu|why|for what (reason|purpose)|what (was|is|were) the (purpose|aim|goal|reason))\b", _I)
+_LIST = re.compile(r"\b(welche\s+\w+|which\s+\w+|what\s+\w+\s+(are|were|have|did)|nenne\w*|aufz\w+|liste\w*|list|"
+                   r"name\s+(all|the)|alle\b|all\b|what are the|was sind die|which ones)\b", _I)
+_NAME = re.compile(r"\b(wie hei(ß|ss)t|wie lautet der name|name[n]?\b|namens|called|named|what is the name)\b", _I)
+_PERSON_NOUN = re.compile(r"\b(person|abgeordnete\w*|minister\w*|staatssekret\w*|präsident\w*|bürgermeister\w*|"
+                          r"fragesteller\w*|unterzeichn\w*|leiter\w*|vertreter\w*|minister|secretary|mayor|"
+                          r"president|mp|member|asker|representative|signator\w*|head|leader|chair\w*)\b", _I)
+_PLACE_NOUN = re.compile(r"\b(stadt|ort|land|region|hauptstadt|city|town|place|country|capital|venue)\b", _I)
+_YESNO = {"de": re.compile(r"^\W*(?:und\s+|auch\s+)?(gibt|gab|hat|hatte|haben|hatten|ist|sind|war|waren|wird|"
+                          r"werden|wurde|wurden|kann|können|soll|sollen|existier\w*|bestehen|besteh\w*|plant)\b", _I),
+          "en": re.compile(r"^\W*(?:and\s+|also\s+)?(do|does|did|is|are|was|were|has|have|had|can|could|will|would|"
+                          r"should)\b", _I)}
+_ORDINAL_WORDS = {"erste": 1, "zweite": 2, "dritte": 3, "vierte": 4, "fünfte": 5, "sechste": 6, "first": 1,
+                  "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6}
+
+# Questions about the paper itself -> the document-card field that answers them.
+_META = [
+    ("question_text", re.compile(r"\b(frage|question)\s*(nr\.?\s*)?\d+\s*[a-z]?\)?|\b(erste|zweite|dritte|vierte|fünfte|"
+                                 r"first|second|third|fourth|fifth)n?\s+(frage|question)", _I)),
+    ("joint", re.compile(r"(zusammen\w*|gemeinsam)\s+beantwort|together|jointly|combined", _I)),
+    ("question_count", re.compile(r"(wie\s*viele|wieviele|anzahl\w*( der)?|how many|number of)\s+(\w+\s+)?(fragen|questions|"
+                                  r"teilfragen|sub-?questions)", _I)),
+    ("party", re.compile(r"\b(partei|fraktion|party|faction|parliamentary group|caucus)\b", _I)),
+    ("asker", re.compile(r"\b(wer\b.{0,40}\b(ge)?(fragt|gestellt|eingereicht)|fragesteller\w*|who\b.{0,40}\b(ask|submit|"
+                         r"pose|file|raise|put)\w*|author of the (question|inquiry|request)|which (mp|member))", _I)),
+    ("answerer", re.compile(r"\b((wer|wen)\b.{0,40}\b(be)?antwort\w*|who\b.{0,40}\b(answer|respond|repl)\w*|namens|on (whose )?behalf|"
+                            r"in whose name)", _I)),
+    ("transmitted", re.compile(r"\b(übermittelt|uebermittelt|übersandt|schreiben vom|transmit\w*|sent|forward\w*|letter)\b", _I)),
+    ("period", re.compile(r"\b(wahlperiode|legislaturperiode|legislative (period|term)|electoral term)\b", _I)),
+    ("number", re.compile(r"\b(drucksachen-?nummer|nummer der drucksache|document number|paper number|"
+                          r"printed paper number|which drucksache)\b", _I)),
+    ("parliament", re.compile(r"\b(welche[ms]? (landtag|parlament)|which (parliament|state parliament|landtag))\b", _I)),
+    ("kind", re.compile(r"\b(art des dokuments|dokumenttyp|was für ein dokument|um was für|what (kind|type) of "
+                        r"(document|paper)|document type|type of (document|paper))\b", _I)),
+    ("date", re.compile(r"\b(datum|datiert|date[d]?|wann\b.{0,40}\b(drucksache|dokument|antwort|veröffentlicht|erschienen)|"
+                        r"when\b.{0,40}\b(paper|document|answer|published|issued|dated))\b", _I)),
+    ("title", re.compile(r"\b(titel|betreff|überschrift|title|subject|heading)\b.{0,40}\b(anfrage|drucksache|"
+                         r"dokument|paper|inquiry|request|document)\b", _I)),
+]
+_PAPER = re.compile(r"\b(anfrage|drucksache|dokument|papier|antwort der|paper|document|inquiry|interpellation|"
+                    r"request|fragesteller|answer(ed)? by|question\s*\d|frage\s*\d|fragen|questions)\b", _I)
+
+_STOP = frozenset(fold(w) for w in """
+der die das den dem des ein eine einer eines einem einen und oder aber auch noch nur schon sehr mehr
+wie was wer wem wen wessen wo wohin woher wann warum weshalb wieso welche welcher welches welchen welchem
+ist sind war waren wird werden wurde wurden hat haben hatte hatten gibt gab es sich sie er ihr ihre ihren
+im in am an auf aus bei mit nach von vor zu zum zur für über unter zwischen durch um gegen ob dass
+viel viele hoch lange bitte denn dann da dort hier dies diese dieser dieses damit davon dazu darüber
+kann können soll sollen nicht kein keine alle allen jahr jahre jahren mal etwa genau insgesamt
+the a an and or but also only very more how what who whom whose where when why which is are was were
+be been being has have had do does did there their this that these those it its of to in on at by for
+from with about into over under between please tell me us you can could would should will any all
+many much much year years total exactly
+""".split())
+_QWORDS = re.compile(r"^(wie|was|wer|wem|wen|wessen|wo|wann|warum|weshalb|wieso|welch\w*|how|what|who|whom|whose|"
+                     r"where|when|why|which)$", _I)
+
+
+def analyse(question: str, resolved: str | None = None, history=(), language: str | None = None) -> Query:
+    """The ``Query`` for ``question`` (``resolved``: its self-contained form, when it is a follow-up)."""
+    resolved = resolved or question
+    default = detect_language(history[-1][0]) if history else "de"
+    lang = language or detect_language(question, default=default)
+    return Query(text=question, resolved=resolved, language=lang, expected=expected_type(resolved, lang),
+                 focus=focus_words(resolved), years=tuple(dict.fromkeys(YEAR.findall(resolved))),
+                 meta=meta_field(resolved), history=tuple((str(u), str(a)) for u, a in history))
+
+
+def expected_type(q: str, language: str = "de") -> str:
+    """The kind of answer the question asks for (see ``TYPES``)."""
+    if _WHY.search(q):
+        return "reason"
+    if _HOW_MANY.search(q):
+        return "money" if _MONEY.search(_after(_HOW_MANY, q)[:30]) else "count"
+    if _HOW_MUCH.search(q) or re.search(r"\b(wie\s+hoch|how\s+(much|high))\b", q, _I):
+        if _PERCENT.search(q):
+            return "percentage"
+        if _RANK.search(q):
+            return "rank"
+        much = re.search(r"\b(how\s+much|wie\s*viel(?!e))\b", q, _I)
+        return "money" if (_MONEY.search(q) or much) else "count"
+    if _RANK.search(q) and re.search(r"\b(welche\w*|which|what)\b", q, _I):
+        return "rank"
+    if _PERCENT.search(q) and re.search(r"\b(welche\w*|which|what|wie)\b", q, _I):
+        return "percentage"
+    if _WHEN.search(q):
+        return "date"
+    if _WHO.search(q):
+        return "person" if _PERSON_NOUN.search(q) or re.search(r"\b(wer|who)\b", q, _I) else "organisation"
+    if _NAME.search(q):
+        return "place" if _PLACE_NOUN.search(q) else "name"  # a proper name, not a role ("the minister")
+    if _WHERE.search(q):
+        return "place"
+    if _YESNO[language].search(q):
+        return "yesno"
+    if re.search(r"\b(what|was)\s+(is|was|ist|war)\s+(the|die|der|das)\s+(\w+\s+)?", q, _I) and _PLACE_NOUN.search(q):
+        return "place"
+    if _LIST.search(q):
+        head = re.search(r"\b(?:welche|which)\s+(\w+)", q, _I)
+        if head and _PLACE_NOUN.fullmatch(head.group(1)):
+            return "place"
+        if head and _PERSON_NOUN.fullmatch(head.group(1)):
+            return "person"
+        if head and re.fullmatch(r"\w+(en|er|e|n|s|ies|es)", head.group(1), _I) and not re.fullmatch(
+                r"(rolle|role|bedeutung|art|form|zweck|ziel|purpose|aim)\w*", head.group(1), _I):
+            return "list"
+        return "description"
+    return "description"
+
+
+def _after(pattern: re.Pattern, q: str) -> str:
+    m = pattern.search(q)
+    return q[m.end():] if m else q
+
+
+def meta_field(q: str) -> str:
+    """The document-card field a question about the paper itself asks for, or ""."""
+    for name, pattern in _META:
+        if not pattern.search(q):
+            continue
+        if name in ("date", "transmitted", "title", "answerer", "question_count", "party") and not (
+                _PAPER.search(q) or name in ("party", "question_count")):
+            continue  # "when was the ambassador ..." is not about the paper's date
+        if name == "party" and re.search(r"\b(partner|partnerschaft|seite)\b", q, _I):
+            continue
+        return name
+    return ""
+
+
+def question_number(q: str) -> str:
+    """ "3" for "Was fragt Frage 3?", "2 b)" for "question 2b", "2" for "the second question"."""
+    m = re.search(r"\b(?:frage|question)\s*(?:nr\.?\s*)?(\d+)\s*([a-z])?\)?", q, _I)
+    if m:
+        return f"{m.group(1)} {m.group(2)})" if m.group(2) else m.group(1)
+    m = re.search(r"\b(" + "|".join(_ORDINAL_WORDS) + r")n?\s+(?:frage|question)", q, _I)
+    return str(_ORDINAL_WORDS[m.group(1).lower()]) if m else ""
+
+
+def focus_words(q: str) -> tuple[str, ...]:
+    """Content words of the question: not question words, not function words, not bare years."""
+    out = []
+    for m in re.finditer(r"[^\W\d_][\w\-]*", q):
+        w = m.group()
+        if _QWORDS.match(w) or fold(w) in _STOP or len(w) < 3:
+            continue
+        out.append(w)
+    return tuple(dict.fromkeys(out))

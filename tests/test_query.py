@@ -1,0 +1,52 @@
+"""Question analysis on made-up questions: expected answer type, focus, meta field, language."""
+import pytest
+
+from rag.query import analyse, question_number
+
+
+@pytest.mark.parametrize("question,expected", [
+    ("Wie hoch waren die Kosten des Projekts 2019?", "money"),
+    ("How much funding did the programme receive?", "money"),
+    ("Wie viele Schulen nehmen teil?", "count"),
+    ("How many ferries were bought?", "count"),
+    ("Wann wurde die Brücke eröffnet?", "date"),
+    ("When did the minister visit the port?", "date"),
+    ("Wer leitete die Delegation?", "person"),
+    ("Wie heißt die Initiative?", "name"),
+    ("What is the name of the minister?", "name"),
+    ("Which towns take part in the pilot?", "list"),
+    ("Gab es Gespräche mit dem Hafen?", "yesno"),
+    ("Was the budget higher in 2020?", "yesno"),
+    ("Warum wurde das Programm eingestellt?", "reason"),
+    ("What is the capital of Ruritania?", "place"),
+    ("Welchen Platz belegte das Land?", "rank"),
+    ("Wie hoch ist der Anteil in Prozent?", "percentage"),
+])
+def test_expected_type(question, expected):
+    assert analyse(question).expected == expected
+
+
+@pytest.mark.parametrize("question,field", [
+    ("Wer hat die Anfrage gestellt?", "asker"),
+    ("Which party does the asker belong to?", "party"),
+    ("How many questions were asked?", "question_count"),
+    ("Was fragt Frage 3?", "question_text"),
+    ("Which questions were answered together?", "joint"),
+    ("When was the paper dated?", "date"),
+    ("Wann besuchte der Minister den Hafen?", ""),
+])
+def test_meta_field(question, field):
+    assert analyse(question).meta == field
+
+
+def test_focus_and_language():
+    q = analyse("How much did the evening reception in Schwerin cost?")
+    assert q.language == "en" and "reception" in q.focus and "Schwerin" in q.focus and "much" not in q.focus
+    assert analyse("Wie hoch war der Umsatz 2016?").language == "de"
+    assert analyse("2016?", history=[["How much trade?", "x"]]).language == "en"
+
+
+def test_question_number():
+    assert question_number("Was fragt Frage 3?") == "3"
+    assert question_number("What does question 2b ask?") == "2 b)"
+    assert question_number("What did the second question ask?") == "2"
