@@ -55,3 +55,12 @@ fuzz: setup
 
 loadtest: setup
 	$(BIN)/python scripts/loadtest.py
+
+# vLLM (CPU build, own venv under the model cache) serving the packaged model for RAG_ANSWER_MODE=generated;
+# and the benchmark of the default mode against the vLLM-backed generated mode (README: Use a bigger model).
+.PHONY: vllm bench-backends
+vllm: setup
+	$(BIN)/python scripts/vllm_server.py serve
+
+bench-backends: setup
+	$(BIN)/python scripts/bench_backends.py

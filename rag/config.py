@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_EMBEDDER = "embeddinggemma-300m"
 DEFAULT_GENERATOR = "gemma-3-270m"
 DEFAULT_CORPUS = REPO / "corpus" / "drucksache-7-844.txt"
-ANSWER_MODES = ("extractive", "verified")
+ANSWER_MODES = ("extractive", "verified", "generated")
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")  # the choices rag --help offers; Settings refuses anything else
 
 
@@ -27,6 +27,12 @@ class Settings:
     embedder: str = DEFAULT_EMBEDDER
     generator: str = DEFAULT_GENERATOR
     quantize: bool = False  # dynamic int8 for the generator: faster, but measured much worse (README)
+    # a model server (generator = "openai:<base-url>#<model>"); the API key is RAG_GENERATOR_API_KEY only
+    generator_api: str = "auto"  # auto (chat if the server has a chat template, else completions) | chat | completions
+    generator_timeout: float = 60.0  # seconds for one reply (connecting: at most 10)
+    generator_retries: int = 2  # further attempts after a connection error, HTTP 429 or 5xx (exponential backoff)
+    generator_stream: bool = False  # receive the reply as a stream (the time limit then applies between chunks)
+    generator_structured: str = "auto"  # auto | on | off: JSON-schema constrained replies where the server has them
     # retrieval
     retrieval: str = "hybrid"  # hybrid | dense | bm25
     index_type: str = "flat"  # flat (exact) | hnsw (approximate, for large corpora)
@@ -45,6 +51,12 @@ class Settings:
             raise InputError(f"unknown index type {self.index_type!r} (flat, hnsw)")
         if self.answer_mode not in ANSWER_MODES:
             raise InputError(f"unknown answer mode {self.answer_mode!r} ({', '.join(ANSWER_MODES)})")
+        if self.generator_api not in ("auto", "chat", "completions"):
+            raise InputError(f"unknown generator API {self.generator_api!r} (auto, chat, completions)")
+        if self.generator_structured not in ("auto", "on", "off"):
+            raise InputError(f"unknown generator_structured {self.generator_structured!r} (auto, on, off)")
+        if self.generator_timeout <= 0 or self.generator_retries < 0:
+            raise InputError("generator_timeout must be positive and generator_retries at least 0")
         if self.k < 1:
             raise InputError("k must be at least 1")
 
@@ -76,6 +88,11 @@ def _parse(name: str, raw: str, default):
         if raw.lower() in ("0", "false", "no", "off"):
             return False
         raise InputError(f"RAG_{name.upper()} must be true or false, not {raw!r}")
+    if isinstance(default, float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise InputError(f"RAG_{name.upper()} must be a number, not {raw!r}") from None
     if isinstance(default, int):
         try:
             return int(raw)

@@ -52,11 +52,9 @@ class Pipeline:
     @property
     def generator(self):
         if self._generator is None:
-            from . import models
-            from .generation import TransformersGenerator
+            from . import generation
 
-            self._generator = TransformersGenerator(models.generator_path(self.settings),
-                                                    quantize=self.settings.quantize)
+            self._generator = generation.make_generator(self.settings)
         return self._generator
 
     def sources(self, extra: Sequence[Path] = ()) -> list[Path]:

@@ -1,29 +1,21 @@
 """The model's part: a short answer copied from the evidence, kept only if it passes the checks.
 
-The generator may only copy a contiguous span of the quoted evidence (constrained decoding), so it
-cannot invent a number or a name. Its choice of span can still be wrong, so the span is kept only when
-it fits the question: a question for an amount or a date gets a span with a digit, and a question naming
-a year gets a span that names it or follows it.
+The in-process generator may only copy a contiguous span of the quoted evidence (task "answer" of
+``TransformersGenerator``: constrained decoding), so it cannot invent a number or a name. Its choice of
+span can still be wrong, so the span is kept only when it fits the question: a question for an amount or
+a date gets a span with a digit, and a question naming a year gets a span that names it or follows it.
 """
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from pathlib import Path
 from typing import Sequence
 
 from .text import YEAR
-from .types import Citation
+from .types import Citation, GenerationRequest
 
-PROMPTS = Path(__file__).parent / "prompts"
 _NUMERIC = re.compile(r"\b(wie (hoch|viel\w*|groß)|wann|welche[mns]? (jahr|platz|rang|datum)|how (much|many|high|large)"
                       r"|when|which (year|rank|date)|what (year|rank|date)|platz|rank)\b", re.I)
 MAX_SHORT = 120
-
-
-@lru_cache(maxsize=None)
-def template(lang: str) -> str:
-    return (PROMPTS / f"short_{lang}.txt").read_text(encoding="utf-8")
 
 
 def short_answer(generator, question: str, lang: str, citations: Sequence[Citation],
@@ -31,9 +23,10 @@ def short_answer(generator, question: str, lang: str, citations: Sequence[Citati
     """A verbatim span of the first citation's quote answering the question, or None."""
     if not citations:
         return None
-    source = re.sub(r"\s+", " ", citations[0].quote).strip()
-    prompt = template(lang).replace("{evidence}", source).replace("{question}", question.strip())
-    span = generator.copy_span(prompt, source, max_new_tokens=max_new_tokens).strip(" ,;:")
+    source = " ".join(citations[0].quote.split())
+    request = GenerationRequest(task="answer", question=question.strip(), language=lang,
+                                passages=((citations[0].n, source),), max_new_tokens=max_new_tokens)
+    span = generator.generate(request).text.strip(" ,;:")
     return span if acceptable(span, question, source) else None
 
 

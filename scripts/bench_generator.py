@@ -19,10 +19,58 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rag.config import REPO, Settings  # noqa: E402
+
+# ---------------------------------------------------------------- research helpers (not used by the product)
+
+def plain_prompt(system: str, examples, user: str, answer_label: str = "Antwort:") -> str:
+    """A few-shot completion prompt: blocks separated by blank lines, ending with the label."""
+    parts = [system.strip()] if system.strip() else []
+    parts += [f"{u.strip()}\n{answer_label} {v.strip()}" for u, v in examples]
+    parts.append(f"{user.strip()}\n{answer_label}")
+    return "\n\n".join(parts)
+
+
+def score(gen, prompt: str, continuations: Sequence[str]) -> list[float]:
+    """Total log-probability of each continuation after ``prompt``.
+
+    The prompt runs once; its cache is repeated over the batch of right-padded continuations (causal
+    attention never looks at the padding to the right, so no mask is needed).
+    """
+    import torch
+
+    if not continuations:
+        return []
+    tok = gen.tokenizer
+    conts = [tok(c, add_special_tokens=False).input_ids for c in continuations]
+    cache, first = gen._prefill(gen._encode_prompt(prompt))
+    first_lp = torch.log_softmax(first, -1)
+    scores = [float(first_lp[c[0]]) if c else 0.0 for c in conts]
+    longest = max(len(c) for c in conts)
+    if longest < 2:
+        return scores
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    batch = torch.tensor([c + [pad] * (longest - len(c)) for c in conts])
+    keep = torch.zeros_like(batch, dtype=torch.bool)  # positions whose logits predict a real token
+    for i, c in enumerate(conts):
+        keep[i, :max(len(c) - 1, 0)] = True
+    cache.batch_repeat_interleave(len(conts))
+    with torch.inference_mode():
+        logits = gen.model(input_ids=batch, cache=cache, use_cache=True, logits_to_keep=keep).logits
+    logits = logits.reshape(-1, logits.shape[-1]) if logits.dim() == 3 and logits.shape[0] == 1 else logits
+    targets = torch.cat([torch.tensor(c[1:], dtype=torch.long) for c in conts if len(c) > 1])
+    lp = torch.log_softmax(logits.float(), -1).gather(-1, targets[:, None])[:, 0]
+    i = 0
+    for row, c in enumerate(conts):
+        n = max(len(c) - 1, 0)
+        scores[row] += float(lp[i:i + n].sum())
+        i += n
+    return scores
+
 
 # ---------------------------------------------------------------- the few-shot prompt (not from 7/844)
 
@@ -150,19 +198,19 @@ def user_turn(case: dict, with_question: bool = True) -> str:
 def quality(gen) -> dict:
     rows, n = [], len(CASES)
     for case in CASES:
-        prompt = gen.format_prompt(SYSTEM, EXAMPLES, user_turn(case))
-        noq = gen.format_prompt(SYSTEM, EXAMPLES, user_turn(case, with_question=False))
+        prompt = plain_prompt(SYSTEM, EXAMPLES, user_turn(case))
+        noq = plain_prompt(SYSTEM, EXAMPLES, user_turn(case, with_question=False))
         passage = " ".join(case["sentences"])
         free = gen.complete(prompt, max_new_tokens=24, stop=["\n"]).strip()
         sents = [" " + s for s in case["sentences"]]
-        tot = gen.score(prompt, sents)
-        base = gen.score(noq, sents)
+        tot = score(gen, prompt, sents)
+        base = score(gen, noq, sents)
         ntok = [gen.count_tokens(s) for s in sents]
         mean = [t / k for t, k in zip(tot, ntok)]
         pmi = [t - b for t, b in zip(tot, base)]
         spans = [" " + s for s in case["spans"]]
-        span_tot = gen.score(prompt, spans)
-        span_pmi = [t - b for t, b in zip(span_tot, gen.score(noq, spans))]
+        span_tot = score(gen, prompt, spans)
+        span_pmi = [t - b for t, b in zip(span_tot, score(gen, noq, spans))]
         copied = gen.copy_span(prompt, passage, max_new_tokens=30)
         argmax = lambda xs: max(range(len(xs)), key=xs.__getitem__)  # noqa: E731
         rows.append(dict(
@@ -229,8 +277,8 @@ def speed(gen, repeats: int) -> dict:
         record("prefill", lambda: gen._prefill(ids))
         record("decode32", decode32)
         gen._memo = None
-        record("score10_cold", lambda: gen.score(prompt, cands))
-        record("score10_warm", lambda: gen.score(prompt, cands))
+        record("score10_cold", lambda: score(gen, prompt, cands))
+        record("score10_warm", lambda: score(gen, prompt, cands))
         gen._memo = None
         record("copy_cold", lambda: gen.copy_span(prompt, source, max_new_tokens=30))
         out = record("copy_warm", lambda: gen.copy_span(prompt, source, max_new_tokens=30))
@@ -245,9 +293,9 @@ def speed(gen, repeats: int) -> dict:
 
 
 def single(args) -> dict:
-    from rag.generation import TransformersGenerator
+    from rag.decoding import CausalLM
 
-    gen = TransformersGenerator(args.model, quantize=args.single == "int8", threads=args.threads or None)
+    gen = CausalLM(args.model, quantize=args.single == "int8", threads=args.threads or None)
     load0 = os.getloadavg()[0]
     t = time.perf_counter()
     gen.warm_up()
