@@ -34,4 +34,17 @@ def detect_language(text: str, default: str = "de") -> str:
     if len(letters) < 3:
         return default
     lang, confidence = _identifier().classify(text)
-    return lang if confidence >= MIN_CONFIDENCE else default
+    if confidence >= MIN_CONFIDENCE:
+        return lang
+    # names ("Mecklenburg-Vorpommern", "Kazakhstan") blur the n-grams: let the function words decide
+    words = re.findall(r"[^\W\d_]+", text.lower())
+    de, en = sum(w in _FUNCTION["de"] for w in words), sum(w in _FUNCTION["en"] for w in words)
+    return "de" if de > en else "en" if en > de else default
+
+
+_FUNCTION = {
+    "de": frozenset("der die das den dem des und ist sind wie welche welcher welches wer wann wo warum hat haben "
+                    "mit von zu zum zur viel viele im am auf für nicht ein eine einen gab gibt wurde wurden".split()),
+    "en": frozenset("the and is are how what which who whom when where why did does do has have with of to for "
+                    "much many not a an there were been by from".split()),
+}
