@@ -48,6 +48,14 @@ eval: setup
 clean:
 	rm -rf $(VENV) index/build-* index/CURRENT
 
+# Security probes against a live server (see README: Security).
+.PHONY: fuzz loadtest
+fuzz: setup
+	$(BIN)/python scripts/fuzz_api.py
+
+loadtest: setup
+	$(BIN)/python scripts/loadtest.py
+
 # vLLM (CPU build, own venv under the model cache) serving the packaged model for RAG_ANSWER_MODE=generated;
 # and the benchmark of the default mode against the vLLM-backed generated mode (README: Use a bigger model).
 .PHONY: vllm bench-backends

@@ -1,12 +1,21 @@
-"""The `rag` command: thin verbs over the pipeline. Errors become one line and an exit code."""
+"""The `rag` command: thin verbs over the pipeline. Errors become one line and an exit code.
+
+Readable text by default, JSON with --json. Single questions load only what the answer mode needs and
+keep the libraries' progress bars quiet (our own bars, for index builds, stay); model loading is
+reported apart from retrieval as timings.load.
+"""
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import sys
+import time
 from pathlib import Path
 
-from .config import ANSWER_MODES, Settings
+from . import config
+from .cli_io import (load_models, print_answer, print_hits, print_index, print_json, print_models, quiet_libraries,
+                     read_questions)
+from .config import Settings
 from .errors import InputError, RagError
 
 
@@ -16,8 +25,10 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    single = args.func in (cmd_ask, cmd_search, cmd_chat) and not getattr(args, "batch", None)
     try:
-        return args.func(args) or 0
+        with quiet_libraries() if single else contextlib.nullcontext():
+            return args.func(args) or 0
     except RagError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
@@ -31,17 +42,25 @@ def main(argv=None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag", description="Offline, cited answers from German parliamentary papers.")
     p.add_argument("--index-dir", type=Path, help="index folder (default: ./index or RAG_INDEX_DIR)")
-    p.add_argument("--retrieval", choices=["hybrid", "dense", "bm25"], help="retrieval mode (default hybrid)")
-    p.add_argument("--answer-mode", choices=list(ANSWER_MODES), help=f"answering (default {Settings().answer_mode})")
+    p.add_argument("--retrieval", choices=config.RETRIEVAL_MODES,
+                   help=f"retrieval mode (default {Settings.retrieval}) [RAG_RETRIEVAL]")
+    p.add_argument("--answer-mode", choices=config.ANSWER_MODES,
+                   help=f"answering (default {Settings.answer_mode}) [RAG_ANSWER_MODE]")
     sub = p.add_subparsers(title="verbs", metavar="VERB")
 
     ask = sub.add_parser("ask", help="answer a question with cited passages")
     _question_args(ask)
+    ask.add_argument("--history", type=Path, metavar="FILE",
+                     help="JSON file: the conversation so far, a list of [user, assistant] pairs")
     ask.set_defaults(func=cmd_ask)
+
+    chat = sub.add_parser("chat", help="ask one question after another (follow-ups use the conversation)")
+    chat.add_argument("--json", action="store_true", help="print each answer as JSON")
+    chat.set_defaults(func=cmd_chat)
 
     search = sub.add_parser("search", help="show the passages retrieved for a question")
     _question_args(search)
-    search.add_argument("--k", type=int, default=None, help="number of hits (default 5)")
+    search.add_argument("--k", type=int, default=None, help=f"number of hits (default {Settings.k})")
     search.set_defaults(func=cmd_search)
 
     index = sub.add_parser("index", help="build or inspect the index")
@@ -49,9 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     build = isub.add_parser("build", help="(re)build the index, adding .txt/.pdf files to the corpus")
     build.add_argument("paths", nargs="*", type=Path)
     build.set_defaults(func=cmd_index_build)
-    info = isub.add_parser("info", help="show the index manifest and whether every checksum matches")
+    info = isub.add_parser("info", help="show the index (documents, chunks, embedder) and whether every checksum "
+                                        "matches")
+    info.add_argument("--json", action="store_true", help="print the manifest and the check as JSON")
     info.set_defaults(func=cmd_index_info)
     iverify = isub.add_parser("verify", help="check every file of the index against its checksum")
+    iverify.add_argument("--json", action="store_true", help="print the check as JSON")
     iverify.set_defaults(func=cmd_index_verify)
     index.set_defaults(func=lambda a: index.print_help() or 2)
 
@@ -59,10 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     msub = models.add_subparsers(metavar="ACTION")
     fetch = msub.add_parser("fetch", help="fetch, assemble and verify the models into the cache")
     fetch.add_argument("--force", action="store_true", help="fetch again even if installed")
+    fetch.add_argument("--json", action="store_true", help="print JSON")
     fetch.set_defaults(func=cmd_models_fetch)
     minfo = msub.add_parser("info", help="show installed models, sizes and licences")
+    minfo.add_argument("--json", action="store_true", help="print JSON, one object per model")
     minfo.set_defaults(func=cmd_models_info)
     verify = msub.add_parser("verify", help="check every model file against its pinned sha256")
+    verify.add_argument("--json", action="store_true", help="print JSON, one object per model")
     verify.set_defaults(func=cmd_models_verify)
     models.set_defaults(func=lambda a: models.print_help() or 2)
 
@@ -84,61 +109,22 @@ def build_parser() -> argparse.ArgumentParser:
 def _question_args(p):
     p.add_argument("question", nargs="?", help="the question (German or English)")
     p.add_argument("--batch", type=Path, help='JSONL file: {"question": str, "history": [[user, assistant], ...]}')
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--json", action="store_true", help="print JSON (one line per question)")
 
 
-def _settings(args) -> Settings:
-    return Settings.from_env(index_dir=args.index_dir, retrieval=args.retrieval, answer_mode=args.answer_mode)
+def _settings(args, **overrides) -> Settings:
+    chosen = {"index_dir": args.index_dir, "retrieval": args.retrieval, "answer_mode": args.answer_mode}
+    return Settings.from_env(**{**chosen, **overrides})
 
 
-def _pipeline(args):
+def _pipeline(args, **overrides):
     from .pipeline import Pipeline
 
-    return Pipeline(_settings(args))
+    return Pipeline(_settings(args, **overrides))
 
 
-def read_batch(path: Path) -> list[tuple[str, list]]:
-    """Validate the whole batch file before anything runs."""
-    from .pipeline import check_history
-
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise InputError(f"no such file: {path}") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path} is not UTF-8 text (byte {exc.start})") from None
-    items = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{n}: invalid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("question"), str) or not obj["question"].strip():
-            raise InputError(f'{path}:{n}: expected {{"question": "...", "history": [...]}}')
-        try:
-            history = check_history(obj.get("history") or [])
-        except InputError as exc:
-            raise InputError(f"{path}:{n}: {exc}") from None
-        items.append((obj["question"], history))
-    if not items:
-        raise InputError(f"{path} holds no questions")
-    return items
-
-
-def _items(args):
-    if args.batch and args.question:
-        raise InputError("give a question or --batch FILE, not both")
-    if args.batch:
-        return read_batch(args.batch)
-    if not args.question:
-        raise InputError("no question given")
-    return [(args.question, [])]
-
-
-def _print_json(obj) -> None:
-    print(json.dumps(obj, ensure_ascii=False), flush=True)
+def _items(args) -> list[tuple[str, list]]:
+    return read_questions(args.question, args.batch, getattr(args, "history", None), _settings(args))
 
 
 def cmd_search(args) -> int:
@@ -147,15 +133,16 @@ def cmd_search(args) -> int:
     items = _items(args)
     if args.k is not None and args.k < 1:
         raise InputError("--k must be at least 1")
-    results = _pipeline(args).search_batch(items, args.k)
-    for hits in results:
-        if args.json or args.batch:
-            _print_json({"hits": [hit_to_dict(h) for h in hits]})
-        else:
-            for i, h in enumerate(hits, 1):
-                print(f"[{i}] {h.score:.4f}  p.{h.chunk.page}  {h.chunk.section}")
-                for s in h.sentences:
-                    print(f"    » {s}")
+    pipe = _pipeline(args, answer_mode="extractive")  # searching never needs the generator
+    load = load_models(pipe)
+    for n, (question, history) in enumerate(items):
+        t0 = time.perf_counter()
+        hits = pipe.search(question, history, args.k)
+        timings = {"load": round(load if n == 0 else 0.0, 4), "retrieval": round(time.perf_counter() - t0, 4)}
+        if args.json:
+            print_json({"hits": [hit_to_dict(h) for h in hits], "timings": timings})
+            continue
+        print_hits(hits, pipe.query(question, history).language, f"? {question}" if args.batch else None, n)
     return 0
 
 
@@ -164,17 +151,61 @@ def cmd_ask(args) -> int:
 
     items = _items(args)
     pipe = _pipeline(args)
-    if args.json or args.batch:
-        for q, h in items:
-            _print_json(answer_to_dict(pipe.ask(q, h)))
-        return 0
-    answer = None
-    for item in pipe.ask_stream(*items[0]):
-        answer = item
-    print(answer.text)
-    for c in answer.citations:
-        print(f"\n[{c.n}] S. {c.chunk.page}, {c.chunk.section}\n    „{c.quote}“")
+    load = load_models(pipe)
+    documents = {d.doc_id: d.metadata for d in pipe.documents()}
+    for n, (question, history) in enumerate(items):
+        answer = pipe.ask(question, history)
+        if args.json:
+            out = answer_to_dict(answer, documents)
+            out["timings"] = {"load": round(load if n == 0 else 0.0, 4), **out["timings"]}
+            print_json(out)
+        else:
+            print_answer(answer, documents, f"? {question}" if args.batch else None, n)
     return 0
+
+
+def cmd_chat(args) -> int:
+    """A read-eval-print loop: each answer joins the conversation, so follow-ups work. /new starts over."""
+    try:
+        import readline  # noqa: F401  (line editing and arrow-key history for input())
+    except ImportError:
+        pass
+    from .serialize import answer_to_dict
+
+    pipe = _pipeline(args)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("loading the models ...", file=sys.stderr, flush=True)
+    load = load_models(pipe)
+    documents = {d.doc_id: d.metadata for d in pipe.documents()}
+    if interactive:
+        print(f"ready ({load:.1f} s). Ask in German or English; /new starts a new conversation, "
+              "Ctrl-D ends.", file=sys.stderr, flush=True)
+    history: list[list[str]] = []
+    while True:
+        try:
+            question = input("> " if interactive else "").strip()
+        except EOFError:
+            return 0
+        if not question:
+            continue
+        if question in ("/new", "/reset"):
+            history = []
+            print("(new conversation)", file=sys.stderr, flush=True)
+            continue
+        if question in ("/quit", "/exit"):
+            return 0
+        try:
+            answer = pipe.ask(question, history)
+        except InputError as err:  # a bad question ends nothing: say why and ask for the next
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            continue
+        history.append([question, answer.text])
+        if args.json:
+            print_json(answer_to_dict(answer, documents))
+        else:
+            print_answer(answer, documents)
+            print(flush=True)
 
 
 def cmd_index_build(args) -> int:
@@ -191,7 +222,10 @@ def cmd_index_info(args) -> int:
     from .index import describe
 
     report = describe(_settings(args).index_dir)
-    _print_json(report)
+    if args.json:
+        print_json(report)
+    else:
+        print_index(report)
     if not report["verified"]:
         raise IndexError_(report["problem"])
     return 0
@@ -202,7 +236,10 @@ def cmd_index_verify(args) -> int:
     from .index import verify_index
 
     report = verify_index(_settings(args).index_dir)
-    _print_json(report)
+    if args.json:
+        print_json(report)
+    else:
+        print_index(report)
     if not report["verified"]:
         raise IndexError_(report["problem"])
     return 0
@@ -218,8 +255,7 @@ def cmd_models_fetch(args) -> int:
 def cmd_models_info(args) -> int:
     from . import models
 
-    for m in models.info(_settings(args)):
-        _print_json(m)
+    print_models(models.info(_settings(args)), args.json)
     return 0
 
 
@@ -227,8 +263,7 @@ def cmd_models_verify(args) -> int:
     from . import models
 
     rows = models.verify(_settings(args))
-    for m in rows:
-        _print_json(m)
+    print_models(rows, args.json)
     return 0 if all(m.get("verified") for m in rows) else 3
 
 

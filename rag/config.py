@@ -14,6 +14,7 @@ DEFAULT_EMBEDDER = "embeddinggemma-300m"
 DEFAULT_GENERATOR = "gemma-3-270m"
 DEFAULT_CORPUS = REPO / "corpus" / "drucksache-7-844.txt"
 ANSWER_MODES = ("extractive", "verified", "generated")
+RETRIEVAL_MODES = ("hybrid", "dense", "bm25")  # the choices rag --help offers; Settings refuses anything else
 
 
 @dataclass(frozen=True)

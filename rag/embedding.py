@@ -64,6 +64,9 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vecs, dtype="float32")
 
     def embed_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        if len(texts) <= 8:  # a few words or sentences at question time: one thread (see embed_queries)
+            with _threads(1):
+                return self._encode(self.model.encode_document, texts, progress)
         return self._encode(self.model.encode_document, texts, progress)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:

@@ -28,31 +28,42 @@ def document_name(citation: Citation, documents: dict | None = None) -> str:
     return f"Drucksache {number}" if number else citation.chunk.doc_id
 
 
+def page(number: int, language: str) -> str:
+    """ "S. 3" for German, "p. 3" for English."""
+    return f"{labels(language)['page']} {number}"
+
+
 def where(citation: Citation, language: str, documents: dict | None = None) -> str:
     """ "Drucksache 7/844, p. 2, Antwort zu Fragen 1 und 2 > Wirtschaft" (page label in the answer's language)."""
-    lab = labels(language)
-    parts = [document_name(citation, documents), f"{lab['page']} {citation.chunk.page}"]
+    parts = [document_name(citation, documents), page(citation.chunk.page, language)]
     if citation.chunk.section:
         parts.append(citation.chunk.section)
     return ", ".join(parts)
 
 
-def source_line(citation: Citation, language: str, documents: dict | None = None) -> str:
-    """ "[1] Drucksache 7/844, p. 2, section: „quote“" with the quote's line structure flattened."""
-    quote = re.sub(r"\s+", " ", citation.quote).strip()
-    return f"[{citation.n}] {where(citation, language, documents)}: „{quote}“"
+def flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
 
 
-def sources_block(answer: Answer, documents: dict | None = None) -> str:
-    """The sources under an answer as plain text; "" for a refusal."""
+def source_line(citation: Citation, language: str, documents: dict | None = None, quote: bool = True) -> str:
+    """ "[1] Drucksache 7/844, p. 2, section: „quote“" with the quote's line structure flattened;
+    without the quote when ``quote`` is false."""
+    head = f"[{citation.n}] {where(citation, language, documents)}"
+    return f"{head}: „{flat(citation.quote)}“" if quote else head
+
+
+def sources_block(answer: Answer, documents: dict | None = None, repeat_quotes: bool = True) -> str:
+    """The sources under an answer as plain text; "" for a refusal. With ``repeat_quotes`` false, a
+    quote the answer text already holds word for word is not repeated (only where it is from)."""
     if not answer.citations:
         return ""
-    lab = labels(answer.language)
-    lines = [source_line(c, answer.language, documents) for c in answer.citations]
-    return f"{lab['sources']}:\n" + "\n".join(lines)
+    said = flat(answer.text)
+    lines = [source_line(c, answer.language, documents, quote=repeat_quotes or flat(c.quote) not in said)
+             for c in answer.citations]
+    return f"{labels(answer.language)['sources']}:\n" + "\n".join(lines)
 
 
-def plain_text(answer: Answer, documents: dict | None = None) -> str:
+def plain_text(answer: Answer, documents: dict | None = None, repeat_quotes: bool = True) -> str:
     """The answer as plain text followed by its sources (what a copy button should copy)."""
-    block = sources_block(answer, documents)
+    block = sources_block(answer, documents, repeat_quotes)
     return f"{answer.text}\n\n{block}" if block else answer.text

@@ -39,9 +39,10 @@ class Lexicon:
     def coverage(self, focus: Sequence[str], passage: str, threshold: float) -> tuple[float, list[float]]:
         """The share of the focus that the passage mentions, each focus word weighted by how specific
         its nearest corpus word is; and the per-word link strengths."""
+        if not focus:
+            return 1.0, []
+        self._focus_vectors(tuple(f.lower() for f in focus))  # one batch for every word the corpus lacks
         links = self.link(focus, passage)
-        if not links:
-            return 1.0, links
         weights = [self._weight(f) for f in focus]
         total = sum(weights) or 1.0
         return sum(w for w, v in zip(weights, links) if v >= threshold) / total, links

@@ -71,7 +71,7 @@ class Pipeline:
         with self._lock:
             if self._retriever is None:
                 self._load(self.sources())
-            if self.settings.answer_mode == "verified":
+            if self.settings.answer_mode in ("verified", "generated"):
                 self.generator.warm_up()
         return self
 
@@ -150,7 +150,8 @@ class Pipeline:
         t1 = time.perf_counter()
         first = None
         for item in answering.answer_stream(query, hits, self.policy, lexicon=self._lexicon, context=self._context,
-                                            chunks=self._index.chunks, translate=self._translate):
+                                            chunks=self._index.chunks, translate=self._translate,
+                                            generate=self._generate if self.settings.answer_mode == "generated" else None):
             if isinstance(item, Answer):
                 if not all(quote_in_document(self._index, c) for c in item.citations):
                     raise IndexError_("a quote does not match the document it came from: the index is damaged; "
@@ -164,6 +165,12 @@ class Pipeline:
                 first = time.perf_counter()
             yield item
 
+
+    def _generate(self, query, citations):
+        from .generated import generated_answer
+
+        made = generated_answer(self.generator, self.embedder, query, citations, self.policy.min_support, log=self.log)
+        return made[0] if made else None
 
     def _translate(self, citations):
         if self.settings.answer_mode == "extractive" and not self.settings.translate:

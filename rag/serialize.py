@@ -1,6 +1,7 @@
 """The JSON contract shared by the CLI, the HTTP API and the evaluation."""
 from __future__ import annotations
 
+from . import format as fmt
 from .types import Answer, Citation, Hit
 
 
@@ -17,9 +18,11 @@ def hit_to_dict(hit: Hit) -> dict:
     }
 
 
-def citation_to_dict(cit: Citation) -> dict:
+def citation_to_dict(cit: Citation, language: str | None = None, documents: dict | None = None) -> dict:
+    """With ``language``, also "label": where the quote is from, as every front end words it
+    ("Drucksache 7/844, S. 2, section" for a German answer, "p. 2" for an English one)."""
     c = cit.chunk
-    return {
+    out = {
         "n": cit.n,
         "chunk_id": c.chunk_id,
         "doc_id": c.doc_id,
@@ -28,13 +31,18 @@ def citation_to_dict(cit: Citation) -> dict:
         "quote": cit.quote,
         "text": c.text,
     }
+    if language:
+        out["label"] = fmt.where(cit, language, documents)
+    return out
 
 
-def answer_to_dict(answer: Answer) -> dict:
+def answer_to_dict(answer: Answer, documents: dict | None = None) -> dict:
+    """``documents`` ({doc_id: metadata}) names the papers in the citation labels."""
     return {
         "answer": answer.text,
+        "direct": answer.direct,
         "language": answer.language,
         "refused": answer.refused,
-        "citations": [citation_to_dict(c) for c in answer.citations],
+        "citations": [citation_to_dict(c, answer.language, documents) for c in answer.citations],
         "timings": {k: round(float(v), 4) for k, v in answer.timings.items()},
     }

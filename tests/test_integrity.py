@@ -120,16 +120,16 @@ def test_a_damaged_index_without_its_sources_fails_in_one_line(tmp_path):
 def test_index_verify_and_info_through_the_cli(tmp_path):
     index_dir = tmp_path / "index"
     index = _build(index_dir)
-    ok = _cli("--index-dir", str(index_dir), "index", "verify")
+    ok = _cli("--index-dir", str(index_dir), "index", "verify", "--json")
     assert ok.returncode == 0 and ok.stderr == ""
     report = json.loads(ok.stdout)
     assert report["verified"] is True and report["files_checked"] == len(BUILD_FILES)
-    info = json.loads(_cli("--index-dir", str(index_dir), "index", "info").stdout)
+    info = json.loads(_cli("--index-dir", str(index_dir), "index", "info", "--json").stdout)
     assert info["verified"] is True and info["chunks"] == len(index.chunks) and set(info["files"]) == \
         set(BUILD_FILES) - {"manifest.json"}
     _overwrite_inside(index.folder / "sentence_vectors.npy")
     for verb in ("verify", "info"):
-        bad = _cli("--index-dir", str(index_dir), "index", verb)
+        bad = _cli("--index-dir", str(index_dir), "index", verb, "--json")
         assert bad.returncode == 4 and json.loads(bad.stdout)["verified"] is False
         assert bad.stderr.splitlines() == [f"error: index in {index_dir} is damaged: sentence_vectors.npy does "
                                            f"not match its checksum; run `rag index build` to build it again"]
@@ -226,7 +226,7 @@ def test_a_read_only_index_folder_is_one_line_and_exit_4(tmp_path, can_mount_rea
                                        f"system); make it writable or choose another folder with --index-dir "
                                        f"or RAG_INDEX_DIR"]
     assert out.stdout == "" and _snapshot(index_dir) == before
-    readable = _cli("--index-dir", str(index_dir), "index", "verify", readonly=index_dir)
+    readable = _cli("--index-dir", str(index_dir), "index", "verify", "--json", readonly=index_dir)
     assert readable.returncode == 0 and json.loads(readable.stdout)["verified"] is True  # reading still works
 
 

@@ -416,7 +416,7 @@ def test_a_damaged_real_embedder_is_refused_before_loading(tmp_path, damage):
     assert f"embedder {DEFAULT_EMBEDDER} is damaged ({rel} changed since it was verified" in errors[0]
     assert errors[0].endswith("run `rag models fetch` to replace it with a fresh copy")
     assert not any((tmp_path / "index").iterdir())  # nothing built
-    info = subprocess.run([sys.executable, "-m", "rag.cli", "models", "info"], capture_output=True, text=True,
+    info = subprocess.run([sys.executable, "-m", "rag.cli", "models", "info", "--json"], capture_output=True, text=True,
                           env=env, timeout=300)
     row = json.loads(info.stdout.splitlines()[0])
     assert row["verified"] is False and "changed since it was verified" in row["problem"]

@@ -21,7 +21,7 @@ def test_every_setting_is_documented_with_its_default():
         default = getattr(Settings(), f.name)
         if isinstance(default, bool):
             assert rows[key] == str(default).lower(), key
-        elif isinstance(default, (int, str)):
+        elif isinstance(default, (int, float, str)):
             assert rows[key] == str(default), key
         elif isinstance(default, Path):
             assert rows[key], key
