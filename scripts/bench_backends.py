@@ -5,7 +5,7 @@
 
 For each mode: latency p50/p95 with one asker, then throughput with 4 concurrent askers. Modes:
 ``extractive`` (the product's default: no model writes anything), ``verified`` (the in-process
-gemma-3-270m copies a short answer, transformers fp32, one thread) and ``generated`` (the vLLM-served
+gemma-3-270m, transformers fp32, one thread, translating descriptive answers for English askers) and ``generated`` (the vLLM-served
 model writes the answer, then rag/generated.py verifies it). A last row compares raw decoding
 throughput: 4 concurrent 64-token generations through vLLM against the in-process transformers model
 (one request at a time, as the product runs it), in the same run. The machine may be shared: the load
@@ -151,7 +151,8 @@ def main(argv=None) -> None:
                                     max_new_tokens=args.max_new_tokens) is not None
 
         results = [measure("extractive (default)", lambda r: pipeline.ask(r["question"]) and None, rows),
-                   measure("verified (in-process gemma-3-270m)", lambda r: verified.ask(r["question"]) and None, rows),
+                   measure("verified (in-process gemma-3-270m: English translations)",
+                           lambda r: verified.ask(r["question"]) and None, rows),
                    measure("generated (vLLM gemma-3-270m)", generated, rows)]
         decode = decode_ratio(vllm, verified, rows)
     finally:

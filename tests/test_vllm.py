@@ -20,7 +20,7 @@ from rag.generated import _take_dates, generated_answer, problems
 from rag.openai_backend import OpenAIGenerator
 from rag.types import GenerationRequest, Query
 
-pytestmark = pytest.mark.vllm
+pytestmark = [pytest.mark.vllm, pytest.mark.real]  # real: it loads the packaged models too
 
 ROOT = Path(__file__).resolve().parent.parent
 MIN_SUPPORT = 0.782  # fitted on eval/support/dev.jsonl with the packaged embedder (python -m eval.support.fit)
