@@ -13,6 +13,7 @@ import re
 from typing import Callable, Iterator, Sequence
 
 from . import candidates, render
+from .card import LABELS as card_labels
 from .evidence import Decision, decide
 from .language import detect_language
 from .policy import Policy
@@ -91,7 +92,7 @@ def direct_answer(query: Query, decision: Decision, citations: Sequence[Citation
     span, (a, b, k) = _pick(found, query)
     n = _n_of(span, citations)
     year = next(iter(YEAR.findall(span.text)), "") if kind in ("money", "rank", "percentage", "count") else ""
-    return render.typed(kind if kind != "organisation" else "organisation", span.text[a:b], lang, n,
+    return render.typed(kind, span.text[a:b], lang, n,
                         year if year and year not in span.text[a:b] else "")
 
 
@@ -159,12 +160,10 @@ def _meta(query: Query, chunks: Sequence[Chunk], hits: Sequence[Hit] = ()) -> An
     if len(cards) > 1 and hits:  # several papers: the card of the paper the question is closest to
         query_doc = hits[0].chunk.doc_id
         cards = [c for c in cards if c.doc_id == query_doc] or cards
-    label = {"asker": "Fragesteller", "party": "Fraktion", "answerer": "Antwortende Stelle", "transmitted": "Übermittelt",
-             "period": "Wahlperiode", "number": "Drucksache", "parliament": "Parlament", "kind": "Art", "date": "Datum",
-             "title": "Titel", "question_count": "Anzahl der Fragen", "joint": "Gemeinsam beantwortet"}.get(query.meta)
-    for card in cards[:1]:
-        for m in re.finditer(rf"^{re.escape(label or '?')}: (.+)$", card.text, re.M):
-            cit = Citation(1, card, card.text[m.start():m.end()], m.start(), m.end())
+    label = card_labels.get(query.meta)
+    for card_chunk in cards[:1]:
+        for m in re.finditer(rf"^{re.escape(label or '?')}: (.+)$", card_chunk.text, re.M):
+            cit = Citation(1, card_chunk, card_chunk.text[m.start():m.end()], m.start(), m.end())
             direct = render.card_line(label, m.group(1), lang, 1)
             text = render.compose(direct, (cit,), lang)
             return Answer(query.text, text, lang, False, (cit,), (), "extractive", direct=direct)

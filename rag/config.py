@@ -39,7 +39,7 @@ class Settings:
     k: int = 5
     rrf_k: int = 60
     # answering
-    answer_mode: str = "extractive"  # extractive (default; see README: Evaluation) | verified (model short answer)
+    answer_mode: str = "extractive"  # extractive (default) | verified (model loaded up front) | generated (see README)
     max_new_tokens: int = 48
     translate: bool = True  # English descriptive answers: a verified machine translation of the quote
     max_question_chars: int = 1000

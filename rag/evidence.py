@@ -57,7 +57,7 @@ def decide(query: Query, hits: Sequence[Hit], policy: Policy, lexicon=None, cont
         reason = "the evidence does not mention what is asked for"
     elif query.expected in TYPED and not any(_typed(query, e) for e in evidence):
         reason = f"the evidence holds no {query.expected}"
-    elif query.years and _missing_year(query, evidence, hits):
+    elif query.years and _missing_year(query, evidence):
         reason = "a year asked for is not in the evidence"
     return Decision(evidence, best, reason, feats)
 
@@ -103,7 +103,7 @@ def _list_of(span: Span) -> list:
     return candidates.list_items(span.chunk.text)
 
 
-def _missing_year(query: Query, evidence: Sequence[Span], hits: Sequence[Hit]) -> bool:
+def _missing_year(query: Query, evidence: Sequence[Span]) -> bool:
     near = " ".join(e.chunk.text for e in evidence)
     return any(y not in near for y in query.years)
 
