@@ -2,7 +2,13 @@
 from __future__ import annotations
 
 
+import os
+
 import pytest
+
+# Fast tests must not load the real generator behind a fake pipeline: an English descriptive answer would
+# otherwise be translated by the packaged model (the product default). Translation has its own tests.
+os.environ.setdefault("RAG_TRANSLATE", "false")
 
 from rag.config import DEFAULT_CORPUS as CORPUS, Settings
 from rag.embedding import FakeEmbedder
@@ -11,7 +17,7 @@ from rag.embedding import FakeEmbedder
 
 @pytest.fixture
 def fake_settings(tmp_path) -> Settings:
-    return Settings.from_env(index_dir=tmp_path / "index", corpus=(CORPUS,), answer_mode="extractive")
+    return Settings.from_env(index_dir=tmp_path / "index", corpus=(CORPUS,), answer_mode="extractive", translate=False)
 
 
 @pytest.fixture
