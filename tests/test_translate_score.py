@@ -1,0 +1,61 @@
+"""The translation scorer's logic with a scripted generator (no model): split, checks, chrF, fitting,
+and the policy update that stores the fitted threshold."""
+import json
+
+from eval.translation.score import fit_threshold, half, judge, summary, translate_all
+from rag import policy
+from rag.embedding import FakeEmbedder
+from rag.generation import FakeGenerator
+
+ROWS = [
+    {"id": "a1", "de": "Am 3. Mai 2020 tagte der Ausschuss.", "en": "The committee met on 3 May 2020."},
+    {"id": "a2", "de": "Der Ausschuss tagte nicht.", "en": "The committee did not meet."},
+]
+
+
+def test_the_split_is_stable_and_uses_both_halves():
+    ids = [f"s{i:03d}" for i in range(1, 66)]
+    assert [half(i) for i in ids] == [half(i) for i in ids]
+    assert {half(i) for i in ids} == {"fit", "held"}
+    assert half("s001") == "fit" and half("s002") == "held"  # sha256 first byte parity, fixed forever
+
+
+def test_outputs_go_through_the_checks_and_are_scored_against_the_reference():
+    gen = FakeGenerator(["The committee met on 3 May 2020.", "The committee met on 4 May"])
+    runs = translate_all(gen, FakeEmbedder(), ROWS, progress=False)
+    assert [r["output"] for r in runs] == ["The committee met on 3 May 2020.", "The committee met on 4 May"]
+    assert [q.task for q in gen.requests] == ["translate", "translate"]
+    judged = judge(runs, -1.0)
+    assert judged[0]["accepted"] and judged[0]["chrf"] == 100.0 and judged[0]["failing"] == []
+    assert not judged[1]["accepted"]
+    assert judged[1]["failing"] == ["numbers added", "cut off"]
+    s = summary(judged)
+    assert (s["accepted"], s["chrf_accepted"]) == (1, 100.0)
+    assert s["chrf_rejected"] < 100 and s["gap"] == round(100.0 - s["chrf_rejected"], 1)
+    assert runs[0]["similarity"] > 0 and runs[0]["seconds"] >= 0
+
+
+def test_the_fitted_threshold_keeps_the_low_similarity_wrong_translation_out():
+    good = [{"id": f"g{i}", "de": "Der Ausschuss tagte.", "en": "The committee met.",
+             "output": "The committee met.", "similarity": 0.8 + i / 100} for i in range(5)]
+    bad = [{"id": "b", "de": "Der Ausschuss tagte.", "en": "The committee met.",
+            "output": "A garden grows apples.", "similarity": 0.6}]
+    t, sweep = fit_threshold(good + bad, min_accepted=3)
+    assert 0.6 < t <= 0.8
+    assert summary(judge(good + bad, t))["accepted"] == 5
+    assert [s["threshold"] for s in sweep] == sorted(s["threshold"] for s in sweep)
+    assert summary([])["chrf_all"] is None
+
+
+def test_update_changes_only_the_named_field(tmp_path, monkeypatch):
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    monkeypatch.setattr(policy, "SHIPPED", shipped)
+    before = policy.Policy(min_support=0.782, fitted_on="dev sets")
+    policy._write(before, policy.path_for(shipped, "fp"))
+    (p,) = policy.update(tmp_path / "index", "fp", note="min_translation: x", min_translation=0.81)
+    data = json.loads(p.read_text())
+    assert data["min_translation"] == 0.81 and data["min_support"] == 0.782
+    assert data["fitted_on"] == "dev sets; min_translation: x"
+    policy.update(tmp_path / "index", "fp", note="min_translation: y", min_translation=0.8)
+    assert json.loads(p.read_text())["fitted_on"] == "dev sets; min_translation: y"
