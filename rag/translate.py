@@ -18,9 +18,19 @@ from . import render
 from .text import normalize_number, numbers
 from .types import Citation, GenerationRequest
 
-_NAME = re.compile(r"„[^“]+“|\b[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+)+\b|\b[A-Z]{2,}\b")
-CHECKS = ("no output", "numbers lost", "numbers added", "name lost", "cut off", "meaning drifted")
+_NAME = re.compile(r"„[^“]+“|\b[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+)+\b|\b[A-Z]{2,5}\b")
+CHECKS = ("no output", "numbers lost", "numbers added", "numbers not converted", "name lost", "cut off",
+          "repeats itself", "length out of proportion", "meaning drifted")
 MAX_NEW_TOKENS = 160
+# German -> English keeps the length of a text within these bounds (characters of the translation per
+# character of the source): the fit half's reference translations of sources of 40+ characters span
+# 0.79-1.15 (eval/translation). A shorter translation dropped content, a longer one made some up.
+LENGTH_RATIO = (0.75, 1.5)
+MIN_LENGTH_CHECKED = 40
+_WORD_NUMBERS = {w: str(i) for i, w in enumerate(
+    "null eins zwei drei vier fünf sechs sieben acht neun zehn elf zwölf".split())}
+_ENDS_SENTENCE = re.compile(r"[.!?…][\"'”“)]*\s*$")
+_GERMAN_SEPARATORS = re.compile(r"^\d+,\d+$|^\d{1,3}(?:\.\d{3})+$")  # decimal comma, thousands dot
 
 
 @dataclass(frozen=True)
@@ -47,19 +57,35 @@ def problems(source: str, translation: str, similarity: float, min_similarity: f
     out = []
     src = {normalize_number(n) for n in numbers(source)}
     got = {normalize_number(n) for n in numbers(translation)}
+    spelled = {_WORD_NUMBERS[w] for w in re.findall(r"\w+", source.lower()) if w in _WORD_NUMBERS}
     if src - got:
         out.append(f"numbers lost: {sorted(src - got)}")
-    if got - src:
-        out.append(f"numbers added: {sorted(got - src)}")
+    if got - src - spelled:  # "elf" may become "11"
+        out.append(f"numbers added: {sorted(got - src - spelled)}")
+    kept = [n for n in numbers(source) if _GERMAN_SEPARATORS.match(n) and n in numbers(translation)]
+    if kept:  # "1,844 Mio." left as "1,844 million" reads as a thousand times more in English
+        out.append(f"numbers not converted: {kept}")
     for name in _NAME.findall(source):
         bare = name.strip("„“")
         if bare not in translation:
             out.append(f"name lost: {bare}")
-    if not re.search(r"[.!?…][\"'”“)]*\s*$", translation.strip()):
+    if _ENDS_SENTENCE.search(source.strip()) and not _ENDS_SENTENCE.search(translation.strip()):
         out.append("cut off")
+    if repeated(translation) - repeated(source):
+        out.append(f"repeats itself: {sorted(repeated(translation) - repeated(source))[0]!r}")
+    ratio = len(translation.strip()) / max(1, len(source.strip()))
+    if len(source.strip()) >= MIN_LENGTH_CHECKED and not LENGTH_RATIO[0] <= ratio <= LENGTH_RATIO[1]:
+        out.append(f"length out of proportion ({ratio:.2f} of the source)")
     if similarity < min_similarity:
         out.append(f"meaning drifted (similarity {similarity:.2f})")
     return out
+
+
+def repeated(text: str, n: int = 4) -> set[str]:
+    """Word n-grams that occur more than once (a small model caught in a loop repeats itself)."""
+    words = re.findall(r"\w+", text.lower())
+    grams = [" ".join(words[i:i + n]) for i in range(len(words) - n + 1)]
+    return {g for g in grams if grams.count(g) > 1}
 
 
 def similarities(embedder, sources: Sequence[str], texts: Sequence[str]) -> list[float]:
