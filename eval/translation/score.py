@@ -82,29 +82,49 @@ def summary(judged: list[dict]) -> dict:
             "gap": round(a - b, 1) if a is not None and b is not None else None}
 
 
-def fit_threshold(runs: list[dict], min_accepted: int = MIN_ACCEPTED) -> tuple[float, list[dict]]:
-    """The ``min_translation`` with the widest chrF gap (accepted minus rejected) on ``runs``, among
-    thresholds that leave at least ``min_accepted`` accepted; ties go to the lower threshold (more
-    English for readers). Candidates are the similarities of the outputs that pass every other check
-    (the threshold only matters between them). Returns the threshold and the whole sweep."""
+def fit_threshold(runs: list[dict], verdicts: dict[str, dict] | None = None,
+                  min_accepted: int = MIN_ACCEPTED) -> tuple[float, list[dict]]:
+    """``min_translation`` fitted on ``runs``; returns it and the whole sweep.
+
+    Candidates are the similarities of the outputs that pass every other check (the threshold only
+    matters between them). With manual ``verdicts``: the lowest candidate at which no output read as
+    "wrong meaning" is accepted (as much English as possible, no wrong fact shown). Without: the
+    widest chrF gap (accepted minus rejected) among candidates leaving ``min_accepted`` accepted; ties
+    go to the lower threshold."""
     others = judge(runs, float("-inf"))
     sims = sorted({r["similarity"] for r in others if r["accepted"]})
     sweep = []
     for t in sims:
-        s = summary(judge(runs, t))
-        sweep.append({"threshold": t, **s})
+        judged = judge(runs, t)
+        wrong = sum(1 for r in judged if r["accepted"] and (verdicts or {}).get(r["id"], {}).get("verdict") == "wrong meaning")
+        sweep.append({"threshold": t, **summary(judged), "wrong_accepted": wrong if verdicts else None})
+    if not sweep:
+        return 1.0, sweep
+    if verdicts:
+        safe = [s for s in sweep if s["wrong_accepted"] == 0]
+        return (safe[0]["threshold"] if safe else round(sims[-1] + 1e-4, 4)), sweep
     allowed = [s for s in sweep if s["accepted"] >= min(min_accepted, len(sims)) and s["gap"] is not None]
     if not allowed:
-        return (sims[0] if sims else 1.0), sweep
-    best = max(allowed, key=lambda s: (s["gap"], -s["threshold"]))
-    return best["threshold"], sweep
+        return sims[0], sweep
+    return max(allowed, key=lambda s: (s["gap"], -s["threshold"]))["threshold"], sweep
 
 
-def manual_verdicts(judged: list[dict], path: Path = MANUAL) -> dict[str, dict]:
+def reference_rejections(rows: list[dict]) -> list[dict]:
+    """The checks other than similarity applied to the reference translations themselves: each one
+    they reject is a false rejection (the oracle for the checks' strictness)."""
+    out = []
+    for r in rows:
+        found = problems(r["de"], r["en"], 1.0, float("-inf"))
+        if found:
+            out.append({"id": r["id"], "problems": found})
+    return out
+
+
+def manual_verdicts(runs: list[dict], path: Path = MANUAL) -> dict[str, dict]:
     """The manual read's verdicts that still apply: same id and the very output that was read."""
     if not path.is_file():
         return {}
-    out = {r["id"]: r["output"] for r in judged}
+    out = {r["id"]: r["output"] for r in runs}
     return {v["id"]: v for v in load(path) if out.get(v["id"]) == v["output"]}
 
 
@@ -129,15 +149,23 @@ def main(argv=None) -> None:
         runs, env = meta["runs"], meta["environment"]
     else:
         runs, env = _run_models(settings)
+    verdicts = manual_verdicts(runs)
     fit_runs = [r for r in runs if half(r["id"]) == "fit"]
-    fitted, sweep = fit_threshold(fit_runs)
+    fitted, sweep = fit_threshold(fit_runs, verdicts)
     threshold = fitted if args.threshold is None else args.threshold
     judged = judge(runs, threshold)
-    result = {"threshold": threshold, "fitted": fitted, "min_accepted": MIN_ACCEPTED, "sweep": sweep,
-              "all": summary(judged), "fit": summary([r for r in judged if r["half"] == "fit"]),
-              "held": summary([r for r in judged if r["half"] == "held"]),
+
+    def group(rows):
+        return {**summary(rows), "wrong_accepted": sum(1 for r in rows if r["accepted"] and
+                                                      verdicts.get(r["id"], {}).get("verdict") == "wrong meaning")}
+
+    result = {"threshold": threshold, "fitted": fitted, "criterion": "no wrong meaning" if verdicts else "chrF gap",
+              "min_accepted": MIN_ACCEPTED, "sweep": sweep, "all": group(judged),
+              "fit": group([r for r in judged if r["half"] == "fit"]),
+              "held": group([r for r in judged if r["half"] == "held"]),
+              "references_rejected": reference_rejections(runs),
               "median_seconds": round(statistics.median(r["seconds"] for r in runs), 2), "environment": env}
-    write(REPORT, result, judged, manual_verdicts(judged), runs)
+    write(REPORT, result, judged, verdicts, runs)
     a, h = result["all"], result["held"]
     print(f"min_translation {threshold} (fitted on {len(fit_runs)} fit-half sentences); "
           f"all {a['sentences']}: chrF {a['chrf_all']}, accepted {a['accepted']} ({a['share_accepted']}) "
