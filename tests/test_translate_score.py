@@ -59,3 +59,31 @@ def test_update_changes_only_the_named_field(tmp_path, monkeypatch):
     assert data["fitted_on"] == "dev sets; min_translation: x"
     policy.update(tmp_path / "index", "fp", note="min_translation: y", min_translation=0.8)
     assert json.loads(p.read_text())["fitted_on"] == "dev sets; min_translation: y"
+
+
+def test_with_verdicts_the_threshold_is_the_lowest_that_accepts_no_wrong_meaning():
+    row = {"de": "Der Ausschuss tagte.", "en": "The committee met."}
+    runs = [{**row, "id": "ok1", "output": "The committee met.", "similarity": 0.70},
+            {**row, "id": "bad", "output": "The council met.", "similarity": 0.80},
+            {**row, "id": "ok2", "output": "The committee convened.", "similarity": 0.85},
+            {**row, "id": "cut", "output": "The committee", "similarity": 0.99}]  # fails "cut off" anyway
+    verdicts = {"ok1": {"verdict": "correct"}, "bad": {"verdict": "wrong meaning"},
+                "ok2": {"verdict": "partly"}, "cut": {"verdict": "wrong meaning"}}
+    t, sweep = fit_threshold(runs, verdicts)
+    assert t == 0.85
+    assert [s["wrong_accepted"] for s in sweep] == [1, 1, 0]
+    assert [r["id"] for r in judge(runs, t) if r["accepted"]] == ["ok2"]
+
+
+def test_the_checks_pass_a_careful_translation_and_catch_a_kept_decimal_comma():
+    from eval.translation.score import reference_rejections
+    from rag.translate import problems
+
+    rows = [{"id": "x", "de": "Der Umsatz betrug 5,458 Mio. Euro und stieg um elf Prozent.",
+             "en": "Turnover was EUR 5.458 million and rose by 11 per cent."}]
+    assert reference_rejections(rows) == []
+    kept = problems(rows[0]["de"], "Turnover was EUR 5,458 million and rose by 11 per cent.", 1.0, 0.5)
+    assert [p.split(":")[0] for p in kept] == ["numbers not converted"]
+    loop = problems(rows[0]["de"], "Turnover was EUR 5.458 million, 11 per cent, EUR 5.458 million, 11 per cent.", 1.0, 0.5)
+    assert any(p.startswith("repeats itself") for p in loop)
+    assert any(p.startswith("length out of proportion") for p in problems(rows[0]["de"], "Turnover: EUR 5.458m, 11.", 1.0, 0.5))
