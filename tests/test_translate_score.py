@@ -87,3 +87,25 @@ def test_the_checks_pass_a_careful_translation_and_catch_a_kept_decimal_comma():
     loop = problems(rows[0]["de"], "Turnover was EUR 5.458 million, 11 per cent, EUR 5.458 million, 11 per cent.", 1.0, 0.5)
     assert any(p.startswith("repeats itself") for p in loop)
     assert any(p.startswith("length out of proportion") for p in problems(rows[0]["de"], "Turnover: EUR 5.458m, 11.", 1.0, 0.5))
+
+
+def test_the_committed_report_readme_and_policy_agree_with_the_code():
+    """Docs that cannot drift: the stored outputs re-checked by today's code give the committed report,
+    whose threshold is the shipped policy's and whose numbers the README quotes."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    report = json.loads((root / "eval" / "translation" / "report.json").read_text(encoding="utf-8"))
+    judged = judge(report["runs"], report["threshold"])
+    assert [r["accepted"] for r in judged] == [r["accepted"] for r in report["sentences"]]
+    assert summary(judged)["chrf_accepted"] == report["all"]["chrf_accepted"]
+    shipped = json.loads(next((root / "rag" / "policies").glob("policy-*.json")).read_text())
+    assert shipped["min_translation"] == report["threshold"]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### English answers and machine translation", 1)[1].split("\n## ", 1)[0]
+    for name in ("all", "fit", "held"):
+        s = report[name]
+        label = {"all": "all", "fit": "fit half", "held": "held-out half"}[name]
+        assert (f"| {label} | {s['sentences']} | {s['accepted']} ({s['share_accepted']}) | {s['chrf_all']} | "
+                f"{s['chrf_accepted']} | {s['chrf_rejected']} | {s['wrong_accepted']} |") in section, name
+    assert f"**{report['threshold']}**" in section and f"**{report['median_seconds']} s**" in section
