@@ -70,7 +70,7 @@ def test_with_verdicts_the_threshold_is_the_lowest_that_accepts_no_wrong_meaning
     verdicts = {"ok1": {"verdict": "correct"}, "bad": {"verdict": "wrong meaning"},
                 "ok2": {"verdict": "partly"}, "cut": {"verdict": "wrong meaning"}}
     t, sweep = fit_threshold(runs, verdicts)
-    assert t == 0.85
+    assert t == 0.8499  # just below the candidate: the unrounded similarity passes too
     assert [s["wrong_accepted"] for s in sweep] == [1, 1, 0]
     assert [r["id"] for r in judge(runs, t) if r["accepted"]] == ["ok2"]
 

@@ -90,7 +90,8 @@ def fit_threshold(runs: list[dict], verdicts: dict[str, dict] | None = None,
     matters between them). With manual ``verdicts``: the lowest candidate at which no output read as
     "wrong meaning" is accepted (as much English as possible, no wrong fact shown). Without: the
     widest chrF gap (accepted minus rejected) among candidates leaving ``min_accepted`` accepted; ties
-    go to the lower threshold."""
+    go to the lower threshold. The result sits 0.0001 below its candidate, so the product (which sees
+    the unrounded similarity) accepts the same translations as the report (which stores 4 decimals)."""
     others = judge(runs, float("-inf"))
     sims = sorted({r["similarity"] for r in others if r["accepted"]})
     sweep = []
@@ -102,11 +103,15 @@ def fit_threshold(runs: list[dict], verdicts: dict[str, dict] | None = None,
         return 1.0, sweep
     if verdicts:
         safe = [s for s in sweep if s["wrong_accepted"] == 0]
-        return (safe[0]["threshold"] if safe else round(sims[-1] + 1e-4, 4)), sweep
+        return (_below(safe[0]["threshold"]) if safe else round(sims[-1] + 1e-4, 4)), sweep
     allowed = [s for s in sweep if s["accepted"] >= min(min_accepted, len(sims)) and s["gap"] is not None]
     if not allowed:
-        return sims[0], sweep
-    return max(allowed, key=lambda s: (s["gap"], -s["threshold"]))["threshold"], sweep
+        return _below(sims[0]), sweep
+    return _below(max(allowed, key=lambda s: (s["gap"], -s["threshold"]))["threshold"]), sweep
+
+
+def _below(similarity: float) -> float:
+    return round(similarity - 1e-4, 4)
 
 
 def reference_rejections(rows: list[dict]) -> list[dict]:
