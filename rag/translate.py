@@ -63,7 +63,7 @@ def problems(source: str, translation: str, similarity: float, min_similarity: f
     if got - src - spelled:  # "elf" may become "11"
         out.append(f"numbers added: {sorted(got - src - spelled)}")
     kept = [n for n in numbers(source) if _GERMAN_SEPARATORS.match(n) and n in numbers(translation)]
-    if kept:  # "1,844 Mio." left as "1,844 million" reads as a thousand times more in English
+    if kept:  # "2,75 Mio." left as "2,75 million" reads as a hundred times more in English
         out.append(f"numbers not converted: {kept}")
     for name in _NAME.findall(source):
         bare = name.strip("„“")
