@@ -74,7 +74,7 @@ def names(text: str, people_only: bool = False) -> list[tuple[int, int, str]]:
     people = [(s, e, "name") for s, e, _ in find(text, "person") if not re.match(r"(der|die|des|dem|den)\s", text[s:e])]
     if people_only:
         return [c for c in people if re.search(r"\s[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+)?$", text[c[0]:c[1]])
-                and not re.search(_ORG_WORD, text[c[0]:c[1]])]
+                and not re.search(_ORG_WORD, text[c[0]:c[1]].split(" ", 1)[-1])]
     return sorted(people + [(s, e, "name") for s, e, _ in find(text, "organisation")])
 
 
