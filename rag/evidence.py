@@ -79,7 +79,7 @@ def _score(query: Query, hits: Sequence[Hit], policy: Policy, lexicon, context, 
             coverage, links = lexicon.coverage(query.focus, text, policy.word_link) if (lexicon and query.focus) \
                 else (1.0, [])
             missing = next((f for f in names if lexicon.link(
-                [f], " ".join((*span.chunk.heading, span.chunk.text)), lexical=True)[0] < policy.word_link), "")
+                [f], " ".join((*span.chunk.heading, span.chunk.text)), names=True)[0] < policy.word_link), "")
             found = _find(query, span.text, linked)
             rank = span.score + FOCUS_WEIGHT * coverage + TYPE_WEIGHT * bool(found) - NAME_PENALTY * bool(missing)
             pool.append(Scored(span, coverage, missing, found, rank))

@@ -17,6 +17,7 @@ import numpy as np
 
 from .text import fold, tokenize
 
+NAME_LINK = 0.85  # a name and its translation ("Munich" ~ "München" 0.97); other places stay below (~0.70)
 _WORD = re.compile(r"[^\W\d_][\w\-]{2,}")
 
 
@@ -58,9 +59,8 @@ class Lexicon:
         linked = (fv @ self.vectors.T) >= threshold  # focus x vocabulary
         for i, f in enumerate(focus):
             ff = fold(f)
-            if f.lower() in self.row:  # a word the corpus has: where it is written, not what resembles it
-                linked[i] = False
-                linked[i, self.row[f.lower()]] = True
+            if f.lower() in self.row:  # a word the corpus has: where it or its translation is written
+                linked[i] = (fv[i] @ self.vectors.T) >= max(threshold, NAME_LINK)
             if len(ff) >= 5:
                 linked[i] |= np.array([_compound(ff, (w,)) for w in self._folded()])
         hit = (self.doc_uses[:, None, :] & linked[None, :, :]).any(axis=2)  # documents x focus
@@ -120,10 +120,11 @@ class Lexicon:
             pass  # a read-only index folder: keep the vectors in memory
         return cls(vocab, vectors, embedder, texts, groups)
 
-    def link(self, focus: Sequence[str], passage: str, lexical: bool = False) -> list[float]:
+    def link(self, focus: Sequence[str], passage: str, names: bool = False) -> list[float]:
         """For each focus word, how strongly the passage mentions it: 1.0 for a lexical match
         (stem, compound part), else the highest cosine similarity to a word of the passage
-        (``lexical``: 0.0, for names, where "Rotterdam" ~ "Rostock" would be a false link)."""
+        (``names``: only similarities of at least NAME_LINK count, so "Kazakhstan" links to
+        "Kasachstan" (0.97) but "Rotterdam" not to "Rostock" (0.70); others are 0.0)."""
         pw = words(passage)
         tokens = set(tokenize(passage))
         folded = [fold(w) for w in pw]
@@ -136,13 +137,15 @@ class Lexicon:
             else:
                 out.append(0.0)
                 pending.append(i)
-        if pending and pw and not lexical:
+        if pending and pw:
             rows = [self.row[w] for w in dict.fromkeys(pw) if w in self.row]
             if rows:
                 fv = self._focus_vectors(tuple(focus[i].lower() for i in pending))
                 sims = fv @ self.vectors[rows].T
                 for j, i in enumerate(pending):
                     out[i] = float(sims[j].max())
+                    if names and out[i] < NAME_LINK:
+                        out[i] = 0.0
         return out
 
     def _focus_vectors(self, ws: tuple[str, ...]) -> np.ndarray:
