@@ -35,7 +35,7 @@ FORMAT = 6  # 5: checksums of every file and document text in the manifest; 6: o
 POINTER = "CURRENT"  # a one-line file naming the live build folder; replaced atomically
 REPAIR = "run `rag index build` to build it again"
 __all__ = ["Index", "read_index", "load_or_build", "build", "verify_index", "describe", "check_index_dir",
-           "quote_in_document", "unit_context"]
+           "quote_in_document", "reading_context", "unit_context"]
 
 
 @dataclass
@@ -243,6 +243,29 @@ def unit_context(chunk: Chunk, start: int, end: int) -> str:
             break
     text = intro + chunk.text[start:end]
     return f"{leaf}: {text}" if leaf else text
+
+
+ROW_CHARS = 60  # a line this short without a full stop is a table row, a table header cell or a list line
+
+
+def reading_context(chunk: Chunk, start: int, end: int) -> str:
+    """What a reader sees around a sentence when judging what it is about: ``unit_context``, and for a
+    row of a table (or a line of a list) every short line above it up to the sentence introducing the
+    table, so "2021 38,2 33,6" is read with "Bewilligte Fördermittel (in Mio. Euro)"."""
+    base = unit_context(chunk, start, end)
+    if len(chunk.text[start:end].strip()) > ROW_CHARS:
+        return base
+    units = evidence_units(chunk.text)
+    i = next((n for n, (s, _) in enumerate(units) if s == start), None)
+    if i is None:
+        return base
+    above = []
+    for s, e in reversed(units[max(0, i - 15):i]):
+        line = chunk.text[s:e].strip()
+        above.insert(0, line)
+        if line.endswith(":") or len(line) > ROW_CHARS:
+            break
+    return f"{' '.join(above)} {base}" if above else base
 
 
 def _embed(embedder, texts: list[str], batch: int = 16) -> np.ndarray:

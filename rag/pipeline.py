@@ -16,7 +16,7 @@ from .config import Settings
 from .conversation import resolve
 from .errors import InputError
 from .errors import IndexError_
-from .index import Index, check_index_dir, load_or_build, quote_in_document, unit_context
+from .index import Index, check_index_dir, load_or_build, quote_in_document, reading_context
 from .ingest import load_document
 from .lexicon import Lexicon
 from .query import analyse
@@ -147,7 +147,7 @@ class Pipeline:
         return replace(query, documents=tuple(sorted(docs or ()))), scope.restrict(hits, docs)
 
     def _context(self, span) -> str:
-        return unit_context(span.chunk, span.start, span.end)
+        return reading_context(span.chunk, span.start, span.end)
 
     def ask(self, question: str, history: History = ()) -> Answer:
         final = None

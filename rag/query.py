@@ -88,7 +88,7 @@ be been being has have had do does did there their this that these those it its 
 from with about into over under between please tell me us you can could would should will any all
 many much much year years total exactly
 eigentlich genau denn überhaupt konkret jeweils bereits actually exactly specifically really just even
-among either least most each every other another
+among either least most each every other another als than wie
 eins zwei drei vier fünf sechs sieben acht neun zehn elf zwölf one two three four five six seven eight nine ten
 """.split())
 # Words that point at the paper itself ("in der Antwort erwähnt", "comes up in the paper"): not the thing
