@@ -12,7 +12,7 @@ Where the server supports it the reply is constrained to ``ANSWER_SCHEMA`` (vLLM
 json_schema on chat, ``structured_outputs`` on completions); "auto" drops the constraint for servers
 that reject it. What works is remembered for the next request.
 
-About 370 lines, over the house limit on purpose: the client, its retry loop and the reply parsing are one
+About 390 lines, over the house limit on purpose: the client, its retry loop and the reply parsing are one
 protocol; the parsing half alone would be a module nobody else imports.
 """
 from __future__ import annotations
