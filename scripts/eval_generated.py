@@ -10,7 +10,8 @@ them is "generated" (that needs a model server). This runs the same cases throug
 and prints: facts DE/EN, answers with ungrounded numbers and with invalid [n] markers (both must be 0),
 and how often the verifier kept the extractive answer instead of the generated one.
 
-A slow server makes this a long run, so each record is appended to ``records.jsonl`` as it is done, the
+A slow server makes this a long run, so each record is appended to ``records.jsonl`` as it is done (a run
+with the same --out resumes, keeping the records there), the
 questions go in a fixed shuffled order (seed 0: any prefix is a random sample of the split), and
 ``--askers`` questions are in flight at once (the server batches them; latencies are then not those of
 one asker). The report goes to --out (default: a temporary folder); eval/reports stays the default mode's.
@@ -84,8 +85,12 @@ def run(names, split: str, out: Path, askers: int, limit: int | None) -> list[st
     random.Random(0).shuffle(todo)
     todo = todo[:limit]
     out.mkdir(parents=True, exist_ok=True)
-    log, lock = open(out / "records.jsonl", "a", encoding="utf-8"), threading.Lock()
     done: dict[str, dict[int, dict]] = {label: {} for label in groups}
+    for rec in read_records(out / "records.jsonl"):  # a run resumed: its finished records stand
+        if rec.get("label") in done:
+            done[rec["label"]][rec["i"]] = rec
+    todo = [t for t in todo if t[1] not in done[t[0]]]
+    log, lock = open(out / "records.jsonl", "a", encoding="utf-8"), threading.Lock()
 
     def one(item):
         label, i, case = item
@@ -99,7 +104,7 @@ def run(names, split: str, out: Path, askers: int, limit: int | None) -> list[st
         list(tqdm(pool.map(one, todo), total=len(todo), desc="generated", unit="q", file=sys.stderr))
     log.close()
     results = {label: [recs[i] for i in sorted(recs)] for label, recs in done.items() if recs}
-    meta = {"gold": ", ".join(groups), "n_cases": len(todo), "limit": limit,
+    meta = {"gold": ", ".join(groups), "n_cases": sum(map(len, results.values())), "limit": limit,
             "settings": {label: {"retrieval": "hybrid", "answer_mode": "generated", "generator": settings.generator,
                                  "askers": askers, "policy": pipeline.policy.fitted_on} for label in results}}
     report = write_report(results, out, (), meta)
@@ -108,20 +113,33 @@ def run(names, split: str, out: Path, askers: int, limit: int | None) -> list[st
     return summary_lines(results)
 
 
+def read_records(path: Path) -> list[dict]:
+    """The records of records.jsonl ([] when there is none); a line cut by an interrupted write is skipped."""
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--set", action="append", dest="sets", choices=list(PAPERS))
     ap.add_argument("--split", choices=["dev", "test", "both"], default="test")
     ap.add_argument("--askers", type=int, default=4, help="questions in flight at once (default 4)")
     ap.add_argument("--limit", type=int, help="only the first N questions of the shuffled order")
-    ap.add_argument("--out", type=Path, default=None, help="reports folder (default: a temporary folder)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="reports folder (default: a temporary folder); a run there is resumed")
     ap.add_argument("--summarize", type=Path, metavar="JSONL", help="print the numbers of records.jsonl and stop")
     args = ap.parse_args(argv)
     try:
         if args.summarize:
             groups: dict[str, list[dict]] = {}
-            for line in args.summarize.read_text(encoding="utf-8").splitlines():
-                rec = json.loads(line)
+            for rec in read_records(args.summarize):
                 groups.setdefault(rec["label"], []).append(rec)
             lines = summary_lines(groups)
         elif not args.sets:
