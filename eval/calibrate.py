@@ -79,9 +79,14 @@ def calibrate(pipeline, gold_paths: list[Path]) -> tuple[policies.Policy, dict]:
     rows = features(pipeline, cases)
     fitted = fit(rows)
     names = ", ".join(Path(g).name for g in gold_paths)
+    # the thresholds fitted elsewhere (generated-sentence support, translations) stay as shipped
+    shipped = policies.load(policies.SHIPPED, pipeline.embedder.fingerprint)
+    others = "; ".join(n for n in shipped.fitted_on.split("; ")[1:])
     pol = pipeline.policy.with_(min_similarity=fitted["min_similarity"], min_focus=fitted["min_focus"],
-                                strong_similarity=fitted["strong_similarity"],
-                                fitted_on=f"{names} ({len(cases)} questions, balanced accuracy {fitted['score']:.3f})")
+                                strong_similarity=fitted["strong_similarity"], min_support=shipped.min_support,
+                                min_translation=shipped.min_translation,
+                                fitted_on=f"{names} ({len(cases)} questions, balanced accuracy {fitted['score']:.3f})"
+                                + (f"; {others}" if others else ""))
     path = policies.save(pol, Path(pipeline.settings.index_dir), pipeline.embedder.fingerprint)
     pipeline.policy = pol
     return pol, {"path": str(path), **fitted}

@@ -14,15 +14,16 @@ from typing import Callable, Iterator, Sequence
 
 from . import candidates, render
 from .card import LABELS as card_labels
-from .evidence import Decision, decide
+from .evidence import Decision, counts, decide
 from .language import detect_language
 from .policy import Policy
-from .query import question_number
+from .query import asks_person_name, question_number
 from .text import YEAR, normalize_number, numbers
 from .types import Answer, Chunk, Citation, Hit, Query, Span
 
 _TREND = re.compile(r"\b(gestiegen|gesunken|steigen|sinken|rise|rose|fall|fell|increase\w*|decrease\w*|"
                     r"mehr oder weniger|more or less|higher or lower|trend|entwickelt|develop\w*)\b", re.I)
+MAX_PAPERS = 4  # a question about "the paper" that names none is answered for each paper (up to this many)
 _NEGATION = re.compile(r"\b(nicht|kein\w*|keine[rsnm]?|nie|niemals|weder)\b", re.I)
 
 
@@ -44,7 +45,8 @@ def answer_stream(query: Query, hits: Sequence[Hit], policy: Policy, *, lexicon=
         yield ans
         return
     citations = cite(decision.evidence)
-    direct = direct_answer(query, decision, citations)
+    linked = (lambda word, text: lexicon.link([word], text)[0] >= policy.word_link) if lexicon else None
+    direct = direct_answer(query, decision, citations, linked)
     text = render.compose(direct, citations, lang)
     yield text  # verified quotes (and the typed answer) first
     mode = "extractive"
@@ -62,7 +64,7 @@ def answer_stream(query: Query, hits: Sequence[Hit], policy: Policy, *, lexicon=
     yield Answer(query.text, text, lang, False, citations, tuple(hits), mode, direct=direct)
 
 
-def direct_answer(query: Query, decision: Decision, citations: Sequence[Citation]) -> str:
+def direct_answer(query: Query, decision: Decision, citations: Sequence[Citation], linked=None) -> str:
     """The direct answer in the asker's language, or "" when the quote is the answer (descriptions)."""
     lang, kind = query.language, query.expected
     first = citations[0]
@@ -77,14 +79,18 @@ def direct_answer(query: Query, decision: Decision, citations: Sequence[Citation
     if kind == "yesno":
         return render.yes_no(not _NEGATION.search(first.quote), lang, first.n)
     if kind == "count":
-        found = [(s, c) for s in spans for c in candidates.find(s.text, "count")]
+        found = [(s, c) for s in sorted(spans, key=lambda s: -s.similarity) for c in counts(query, s.text, linked)]
+        if found:
+            span, (a, b, _) = _pick(found, query)
+            return render.typed(kind, span.text[a:b], lang, _n_of(span, citations))
         items = candidates.counted_items(spans[0].chunk.text, query.focus)
-        if not found and len(items) >= 2:
+        if len(items) >= 2:
             return render.derived_count(candidates.count_word(len(items), lang), lang, first.n)
+        return ""
     if kind in ("person", "organisation"):
         found = [(s, c) for s in spans for c in candidates.agents(s.text)]
     elif kind == "name":
-        found = [(s, c) for s in spans for c in candidates.names(s.text)]
+        found = [(s, c) for s in spans for c in candidates.names(s.text, people_only=asks_person_name(query.resolved))]
     else:
         found = [(s, c) for s in spans for c in candidates.find(s.text, kind)]
     if not found:
@@ -146,28 +152,32 @@ def _amount(s: str) -> float:
 def _meta(query: Query, chunks: Sequence[Chunk], hits: Sequence[Hit] = ()) -> Answer | None:
     """Questions about the paper itself: the card line (or the paper's own question) that answers."""
     lang = query.language
-    if query.meta == "question_text":
+    docs = set(query.documents)  # the papers in scope (all when the question names none)
+    if query.meta.startswith("question_text"):
         number = question_number(query.resolved)
-        doc = hits[0].chunk.doc_id if hits else None
-        q = next((c for c in chunks if c.kind == "question" and c.number == number.split(" ")[0]
-                  and (doc is None or c.doc_id == doc)), None)
-        if q:
-            cit = Citation(1, q, q.text, 0, len(q.text))
-            text = render.compose("", (cit,), lang)
-            return Answer(query.text, text, lang, False, (cit,), (), "extractive")
+        main = number.split(" ")[0]
+        asked = [c for c in chunks if c.kind == "question" and (c.number == number or (
+            number == main and (c.number or "").split(" ")[0] == main)) and (not docs or c.doc_id in docs)]
+        order = [h.chunk.doc_id for h in hits]
+        asked.sort(key=lambda c: order.index(c.doc_id) if c.doc_id in order else len(order))
+        asked = [c for c in asked if c.doc_id == asked[0].doc_id][:MAX_PAPERS] if asked else []
+        cits = tuple(Citation(k + 1, q, q.text, 0, len(q.text)) for k, q in enumerate(asked))
+        return Answer(query.text, render.compose("", cits, lang), lang, False, cits, (), "extractive") if cits else None
+    cards = [c for c in chunks if c.kind == "card" and (not docs or c.doc_id in docs)]
+    cits, lines = [], []
+    for card_chunk, label in ((c, card_labels.get(f)) for c in cards[:MAX_PAPERS] for f in query.meta.split("+")):
+        m = re.search(rf"^{re.escape(label or '?')}: (.+)$", card_chunk.text, re.M)
+        if m:
+            cit = Citation(len(cits) + 1, card_chunk, card_chunk.text[m.start():m.end()], m.start(), m.end())
+            line = render.card_line(label, m.group(1), lang, cit.n)
+            paper = re.search(r"^Drucksache: (.+)$", card_chunk.text, re.M)
+            cits.append(cit)
+            lines.append(f"{paper.group(1)}: {line}" if paper and len(cards) > 1 else line)
+    if not cits:
         return None
-    cards = [c for c in chunks if c.kind == "card"]
-    if len(cards) > 1 and hits:  # several papers: the card of the paper the question is closest to
-        query_doc = hits[0].chunk.doc_id
-        cards = [c for c in cards if c.doc_id == query_doc] or cards
-    label = card_labels.get(query.meta)
-    for card_chunk in cards[:1]:
-        for m in re.finditer(rf"^{re.escape(label or '?')}: (.+)$", card_chunk.text, re.M):
-            cit = Citation(1, card_chunk, card_chunk.text[m.start():m.end()], m.start(), m.end())
-            direct = render.card_line(label, m.group(1), lang, 1)
-            text = render.compose(direct, (cit,), lang)
-            return Answer(query.text, text, lang, False, (cit,), (), "extractive", direct=direct)
-    return None
+    direct = "\n".join(lines)
+    return Answer(query.text, render.compose(direct, cits, lang), lang, False, tuple(cits), (), "extractive",
+                  direct=direct)
 
 
 def cite(spans: Sequence[Span]) -> tuple[Citation, ...]:

@@ -23,6 +23,8 @@ _ORG_WORD = (r"(?:GmbH|AG|KG|e\.\s?V\.|SE|Universit\w+|University|Hochschule\w*|
              r"Programm\w*|Organisation|Fraktion|Landesregierung|Bundesregierung|Staatskanzlei|Projektträger|"
              r"Vertretung|Museum|Messe|Union|Rat|Kommission|Bank|Fonds|Unternehmen|Holding|Company|Ltd)")
 _CAP = r"[A-ZÄÖÜ][\w\-]*"
+_ORG_PART = (r"(?:kammer|ministerium|agentur|verband|stiftung|gesellschaft|behörde|bank|hochschule|universität|"
+             r"institut|kommission|verwaltung|amt|zentrum|werk|werft|genossenschaft)")  # the end of a compound
 
 PATTERNS: dict[str, re.Pattern] = {
     "date": re.compile(rf"\b\d{{1,2}}\.\s?(?:{_MONTHS}|\d{{1,2}}\.)\s?\d{{4}}\b|\b(?:Anfang |Ende |Mitte )?{_MONTHS}\s\d{{4}}\b"
@@ -37,7 +39,8 @@ PATTERNS: dict[str, re.Pattern] = {
                          rf"(?=[,.;:()\n]|\s+(?:und|sowie|hat|haben|nahm|führte|besuchte|in|am|an|mit|gab|wurde)\b)"
                          rf"|\b{_ROLE}\s+(?:{_CAP}\s){{0,2}}{_CAP}"),
     "organisation": re.compile(rf"„[^“]{{2,80}}“|\b(?:{_CAP}\s+){{0,4}}{_ORG_WORD}(?:\s+(?:{_CAP}|für|der|des|zu|in|im|und|of|"
-                               rf"and)){{0,8}}(?:\s+{_CAP})?|\b[A-Z]{{2,}}(?:\s[IVX]+)?\b"),
+                               rf"and)){{0,8}}(?:\s+{_CAP})?|\b[A-Z]{{2,}}(?:\s[IVX]+)?\b"
+                               rf"|\b(?:[A-ZÄÖÜ]\w*-\s+und\s+)?[A-ZÄÖÜ][a-zäöüß]+{_ORG_PART}\b(?:\s+(?:zu|in|für|der|des)\s+{_CAP})?"),
     "place": re.compile(rf"\b(?:in|nach|aus|im|am Standort|am Standorten|an den Standorten)\s+(?:der\s+|dem\s+)?"
                         rf"((?!{_MONTHS}\b){_CAP}(?:[\s\-]{_CAP})?)"),
 }
@@ -65,9 +68,13 @@ def find(text: str, kind: str) -> list[tuple[int, int, str]]:
     return out
 
 
-def names(text: str) -> list[tuple[int, int, str]]:
-    """Proper names only (people named, organisations, quoted names), not role phrases ("der Minister")."""
+def names(text: str, people_only: bool = False) -> list[tuple[int, int, str]]:
+    """Proper names only (people named, organisations, quoted names), not role phrases ("der Minister");
+    ``people_only``: the names of people ("Wie heißt der Staatssekretär?" is not answered by a ministry)."""
     people = [(s, e, "name") for s, e, _ in find(text, "person") if not re.match(r"(der|die|des|dem|den)\s", text[s:e])]
+    if people_only:
+        return [c for c in people if re.search(r"\s[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+)?$", text[c[0]:c[1]])
+                and not re.search(_ORG_WORD, text[c[0]:c[1]].split(" ", 1)[-1])]
     return sorted(people + [(s, e, "name") for s, e, _ in find(text, "organisation")])
 
 

@@ -18,7 +18,8 @@ _I = re.IGNORECASE
 _ANAPHORA = re.compile(
     r"\b(es|er|ihn|ihm|ihr|ihre[nmrs]?|sein|seine[nmrs]?|dort|dorthin|damals|dabei|davon|dazu|darüber|darin|daran|"
     r"diese[rsnm]?|dies|jene[rsnm]?|derselbe|dieselbe|beide[n]?|"
-    r"it|its|they|them|their|theirs|there|that|those|these|he|him|his|she|her|both|the two|the same|said)\b", _I)
+    r"seitdem|seither|it|its|they|them|their|theirs|there|that|those|these|he|him|his|she|her|both|the two|the same|"
+    r"said|since then|back then|at that time)\b|\b(?:denn |dann )?da\W*$", _I)
 _STARTS_ELLIPTIC = re.compile(r"^\W*(und|and|also|auch|oder|or|what about|how about|und was ist mit|wie steht es mit|"
                               r"wie sieht es mit|and what about|what of)\b", _I)
 _RELATIVE = re.compile(r"\b(danach|davor|vorher|zuvor|im vorjahr|vorjahr\w*|folgejahr\w*|im jahr darauf|"
@@ -57,16 +58,17 @@ def _self_contained(q: str) -> bool:
                " ", q, flags=_I), _I)
 
 
-def resolve(question: str, history: Sequence[Sequence[str]] = ()) -> str:
+def resolve(question: str, history: Sequence[Sequence[str]] = (), force: bool = False) -> str:
     """A self-contained question for retrieval and answering (the question itself when it stands alone).
 
     "the year after"/"im Jahr danach" after a question naming a year becomes that question with the
     year moved by one (and both years are kept for comparisons); other follow-ups are the previous
-    (resolved) question followed by this one.
+    (resolved) question followed by this one. ``force``: read it as a follow-up even if it could stand
+    alone (the pipeline does so when the question alone finds nothing close).
     """
     question = question.strip()
     turns = [(str(u).strip(), str(a)) for u, a in history if str(u).strip()]
-    if not turns or not needs_context(question):
+    if not turns or not (force or needs_context(question)):
         return question
     last = resolve(turns[-1][0], turns[:-1])
     years = YEAR.findall(last) or YEAR.findall(turns[-1][1])[:1]

@@ -13,12 +13,14 @@ from typing import Sequence
 
 from . import candidates
 from .policy import Policy
+from .query import asks_person_name, counted
 from .text import LABELLED, YEAR, evidence_units
 from .types import Hit, Query, Span
 
 POOL_HITS = 5  # spans are taken from the top hits only
 FOCUS_WEIGHT = 0.3  # how much the share of linked focus words adds to a span's score
 TYPE_WEIGHT = 0.15  # and a candidate of the expected type
+NAME_PENALTY = 0.3  # and a name asked about (that the paper has elsewhere) missing from the span takes off
 CONTINUATION_CHARS = 450  # a following sentence of the same paragraph is quoted too, up to this length
 TYPED = ("person", "organisation", "name", "place", "date", "money", "count", "percentage", "rank")
 _CONNECTIVE = re.compile(r"^(Daher|Deshalb|Deswegen|Dabei|Dies|Diese[rsm]?|Dazu|Darüber hinaus|Somit|Damit|Hierbei|"
@@ -29,6 +31,7 @@ _CONNECTIVE = re.compile(r"^(Daher|Deshalb|Deswegen|Dabei|Dies|Diese[rsm]?|Dazu|
 class Scored:
     span: Span
     coverage: float  # share of focus words the span (with its heading) mentions
+    missing: str = ""  # a name asked about that the paper has elsewhere but this span's passage lacks
     found: list = field(default_factory=list)  # typed candidates (start, end, kind) in span.text
     rank: float = 0.0
 
@@ -42,7 +45,8 @@ class Decision:
 
 
 def decide(query: Query, hits: Sequence[Hit], policy: Policy, lexicon=None, context=None) -> Decision:
-    pool = _score(query, hits, policy, lexicon, context)
+    linked = (lambda word, text: lexicon.link([word], text)[0] >= policy.word_link) if lexicon else None
+    pool = _score(query, hits, policy, lexicon, context, linked)
     if not pool:
         return Decision([], None, "no evidence")
     best = max(pool, key=lambda s: s.rank)
@@ -53,27 +57,41 @@ def decide(query: Query, hits: Sequence[Hit], policy: Policy, lexicon=None, cont
     reason = ""
     if similarity < policy.min_similarity:
         reason = "nothing in the paper is close to the question"
+    elif best.missing:
+        reason = f"the evidence does not mention {best.missing}"
     elif best.coverage < policy.min_focus and best.span.similarity < policy.strong_similarity:
         reason = "the evidence does not mention what is asked for"
-    elif query.expected in TYPED and not any(_typed(query, e) for e in evidence):
+    elif query.expected in TYPED and not any(_typed(query, e, linked) for e in evidence):
         reason = f"the evidence holds no {query.expected}"
     elif query.years and _missing_year(query, evidence):
         reason = "a year asked for is not in the evidence"
     return Decision(evidence, best, reason, feats)
 
 
-def _score(query: Query, hits: Sequence[Hit], policy: Policy, lexicon, context) -> list[Scored]:
+def _score(query: Query, hits: Sequence[Hit], policy: Policy, lexicon, context, linked=None) -> list[Scored]:
     pool = []
+    names = [f for f in query.focus if _name_like(f, query) and lexicon is not None and f.lower() in lexicon.row]
     for hit in hits[:POOL_HITS]:
         if hit.chunk.kind in ("question", "card", "meta"):
             continue  # the asker's questions and the header are not evidence for the answer
         for span in hit.spans:
             text = context(span) if context else span.text
-            coverage = lexicon.coverage(query.focus, text, policy.word_link)[0] if (lexicon and query.focus) else 1.0
-            found = _find(query.expected, span.text)
-            rank = span.score + FOCUS_WEIGHT * coverage + TYPE_WEIGHT * bool(found)
-            pool.append(Scored(span, coverage, found, rank))
+            coverage, links = lexicon.coverage(query.focus, text, policy.word_link) if (lexicon and query.focus) \
+                else (1.0, [])
+            missing = next((f for f in names if lexicon.link(
+                [f], " ".join((*span.chunk.heading, span.chunk.text)), names=True)[0] < policy.word_link), "")
+            found = _find(query, span.text, linked)
+            rank = span.score + FOCUS_WEIGHT * coverage + TYPE_WEIGHT * bool(found) - NAME_PENALTY * bool(missing)
+            pool.append(Scored(span, coverage, missing, found, rank))
     return pool
+
+
+def _name_like(word: str, query: Query) -> bool:
+    """A name rather than a common word: capitalised inside an English question, or (in any language)
+    written with capitals or digits after its first letter ("IHATEC", "NIP-Programm", "A20")."""
+    if re.search(r".[A-ZÄÖÜ0-9]", word):
+        return True
+    return query.language == "en" and word[:1].isupper() and not re.match(rf"\W*{re.escape(word)}\b", query.resolved)
 
 
 def _links(query, best, lexicon, context) -> list[float]:
@@ -82,20 +100,31 @@ def _links(query, best, lexicon, context) -> list[float]:
     return lexicon.link(query.focus, context(best.span) if context else best.span.text)
 
 
-def _find(kind: str, text: str) -> list:
+def _find(query: Query, text: str, linked=None) -> list:
+    kind = query.expected
+    if kind == "count":
+        return counts(query, text, linked) or candidates.find(text, "list")
     if kind in ("person", "organisation"):
         return candidates.agents(text)
     if kind == "name":
-        return candidates.names(text)
-    if kind == "count":
-        return candidates.find(text, "count") or candidates.find(text, "list")
+        return candidates.names(text, people_only=asks_person_name(query.resolved))
     return candidates.find(text, kind)
 
 
-def _typed(query: Query, span: Span) -> bool:
+def counts(query: Query, text: str, linked=None) -> list:
+    """Counts in ``text`` of the thing asked about ("31 Projekte" for "how many projects", not "47
+    Wasserstoffprojekte" for "how many programmes"); every count when the question names no thing."""
+    found = candidates.find(text, "count")
+    nouns = counted(query.resolved)
+    if nouns and linked:
+        found = [c for c in found if any(linked(n, text[c[0]:c[1]]) for n in nouns)]
+    return found
+
+
+def _typed(query: Query, span: Span, linked=None) -> bool:
     if query.expected == "count" and _list_of(span):
         return True
-    return bool(_find(query.expected, span.text))
+    return bool(_find(query, span.text, linked))
 
 
 def _list_of(span: Span) -> list:

@@ -17,6 +17,7 @@ import numpy as np
 
 from .text import fold, tokenize
 
+NAME_LINK = 0.85  # a name and its translation ("Munich" ~ "München" 0.97); other places stay below (~0.70)
 _WORD = re.compile(r"[^\W\d_][\w\-]{2,}")
 
 
@@ -27,14 +28,43 @@ def words(text: str) -> list[str]:
 class Lexicon:
     """Word vectors of a corpus's vocabulary, and focus-to-passage word similarity."""
 
-    def __init__(self, vocabulary: Sequence[str], vectors: np.ndarray, embedder, texts: Sequence[str] = ()):
+    def __init__(self, vocabulary: Sequence[str], vectors: np.ndarray, embedder, texts: Sequence[str] = (),
+                 groups: Sequence[str] = ()):
         self.vocabulary = list(vocabulary)
         self.row = {w: i for i, w in enumerate(self.vocabulary)}
         self.vectors = vectors
         self.embedder = embedder
-        # how specific a word is: 1 - the share of passages using it ("Kasachstan" in every passage says little)
-        sets = [set(words(t)) for t in texts]
-        self.weight = {w: max(0.1, 1.0 - sum(w in s for s in sets) / len(sets)) for w in self.vocabulary} if sets else {}
+        # which passage uses which corpus word, for how specific a focus word is (see _weight)
+        self.uses = np.zeros((len(texts), len(self.vocabulary)), dtype=bool)
+        for i, t in enumerate(texts):
+            cols = [self.row[w] for w in set(words(t)) if w in self.row]
+            self.uses[i, cols] = True
+        self._weights: dict[tuple[str, float], float] = {}
+        # which document (``groups``: one id per text) uses which word, to tell papers apart
+        self.documents = list(dict.fromkeys(groups))
+        self.doc_uses = np.stack([self.uses[[g == d for g in groups]].any(axis=0) for d in self.documents]) \
+            if self.documents and len(groups) == len(texts) else np.zeros((0, len(self.vocabulary)), dtype=bool)
+
+    def _folded(self) -> list[str]:
+        if not hasattr(self, "_folded_vocabulary"):
+            self._folded_vocabulary = [fold(w) for w in self.vocabulary]
+        return self._folded_vocabulary
+
+    def mentions(self, focus: Sequence[str], threshold: float) -> dict[str, list[bool]]:
+        """For each document, which focus words it uses (the word itself, a compound containing it, or
+        a word at least ``threshold`` similar, in any language)."""
+        if not len(self.doc_uses) or not focus:
+            return {d: [] for d in self.documents}
+        fv = self._focus_vectors(tuple(f.lower() for f in focus))
+        linked = (fv @ self.vectors.T) >= threshold  # focus x vocabulary
+        for i, f in enumerate(focus):
+            ff = fold(f)
+            if f.lower() in self.row:  # a word the corpus has: where it or its translation is written
+                linked[i] = (fv[i] @ self.vectors.T) >= max(threshold, NAME_LINK)
+            if len(ff) >= 5:
+                linked[i] |= np.array([_compound(ff, (w,)) for w in self._folded()])
+        hit = (self.doc_uses[:, None, :] & linked[None, :, :]).any(axis=2)  # documents x focus
+        return {d: [bool(x) for x in hit[k]] for k, d in enumerate(self.documents)}
 
     def coverage(self, focus: Sequence[str], passage: str, threshold: float) -> tuple[float, list[float]]:
         """The share of the focus that the passage mentions, each focus word weighted by how specific
@@ -43,29 +73,36 @@ class Lexicon:
             return 1.0, []
         self._focus_vectors(tuple(f.lower() for f in focus))  # one batch for every word the corpus lacks
         links = self.link(focus, passage)
-        weights = [self._weight(f) for f in focus]
+        weights = [self.weight(f, threshold) for f in focus]
         total = sum(weights) or 1.0
         return sum(w for w, v in zip(weights, links) if v >= threshold) / total, links
 
-    def _weight(self, f: str) -> float:
-        w = f.lower()
-        if w in self.weight:
-            return self.weight[w]
-        if not self.vocabulary:
-            return 1.0
-        sims = self.vectors @ self._vector(w)
-        near = self.vocabulary[int(np.argmax(sims))]
-        return self.weight.get(near, 1.0) if float(sims.max()) >= 0.75 else 1.0
+    def weight(self, f: str, threshold: float) -> float:
+        """How specific a focus word is in this corpus, in any language: 1 - the share of passages
+        using a word as close to it as its closest corpus word (within 0.05) or closer than
+        ``threshold``. "Kasachstan" in every passage says little, and so does "state" when its best
+        German match ("Landes") is everywhere; a word the corpus has nothing close to weighs 1.0."""
+        key = (f.lower(), threshold)
+        if key not in self._weights:
+            if not self.vocabulary or not len(self.uses):
+                return 1.0
+            sims = self.vectors @ self._vector(key[0])
+            level = min(threshold, float(sims.max()) - 0.05)
+            df = self.uses[:, sims >= level].any(axis=1).sum() if float(sims.max()) >= 0.5 else 0
+            if len(self._weights) > 4096:
+                self._weights.clear()
+            self._weights[key] = max(0.1, 1.0 - df / len(self.uses))
+        return self._weights[key]
 
     @classmethod
-    def load_or_build(cls, folder: Path, texts: Sequence[str], embedder, log=None) -> "Lexicon":
+    def load_or_build(cls, folder: Path, texts: Sequence[str], embedder, log=None, groups: Sequence[str] = ()) -> "Lexicon":
         vocab = sorted({w for t in texts for w in words(t)})
         key = hashlib.sha256(("\n".join(vocab) + str(getattr(embedder, "fingerprint", ""))).encode()).hexdigest()[:16]
         path = Path(folder) / f"lexicon-{key}.npz"
         try:
             data = np.load(path)
             if list(data["words"]) == vocab and data["vectors"].shape[0] == len(vocab):
-                return cls(vocab, data["vectors"], embedder, texts)
+                return cls(vocab, data["vectors"], embedder, texts, groups)
         except (OSError, ValueError, KeyError):
             pass
         if log:
@@ -81,11 +118,13 @@ class Lexicon:
                     old.unlink(missing_ok=True)
         except OSError:
             pass  # a read-only index folder: keep the vectors in memory
-        return cls(vocab, vectors, embedder, texts)
+        return cls(vocab, vectors, embedder, texts, groups)
 
-    def link(self, focus: Sequence[str], passage: str) -> list[float]:
+    def link(self, focus: Sequence[str], passage: str, names: bool = False) -> list[float]:
         """For each focus word, how strongly the passage mentions it: 1.0 for a lexical match
-        (stem, compound part), else the highest cosine similarity to a word of the passage."""
+        (stem, compound part), else the highest cosine similarity to a word of the passage
+        (``names``: only similarities of at least NAME_LINK count, so "Kazakhstan" links to
+        "Kasachstan" (0.97) but "Rotterdam" not to "Rostock" (0.70); others are 0.0)."""
         pw = words(passage)
         tokens = set(tokenize(passage))
         folded = [fold(w) for w in pw]
@@ -105,6 +144,8 @@ class Lexicon:
                 sims = fv @ self.vectors[rows].T
                 for j, i in enumerate(pending):
                     out[i] = float(sims[j].max())
+                    if names and out[i] < NAME_LINK:
+                        out[i] = 0.0
         return out
 
     def _focus_vectors(self, ws: tuple[str, ...]) -> np.ndarray:

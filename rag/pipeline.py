@@ -6,10 +6,11 @@ import os
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from . import answering
+from . import answering, scope
 from . import policy as policies
 from .config import Settings
 from .conversation import resolve
@@ -83,7 +84,7 @@ class Pipeline:
                                     self.settings.index_type, log=self.log)
         self._retriever = Retriever(self._index, self.embedder, self.settings.retrieval, self.settings.rrf_k)
         self._lexicon = Lexicon.load_or_build(Path(self.settings.index_dir), [c.text for c in self._index.chunks],
-                                              self.embedder, log=self.log)
+                                              self.embedder, log=self.log, groups=[c.doc_id for c in self._index.chunks])
         self.policy = policies.load(Path(self.settings.index_dir), getattr(self.embedder, "fingerprint", ""))
 
     def add_documents(self, paths: Sequence[Path]) -> Index:
@@ -128,9 +129,22 @@ class Pipeline:
         from .evidence import decide
 
         self.warm_up()
-        q = self.query(question, history)
-        hits = self._retriever.search(q.resolved, self.settings.k)
+        q, hits = self._retrieve(question, history)
         return q, hits, decide(q, hits, self.policy, self._lexicon, self._context)
+
+    def _retrieve(self, question: str, history: History) -> tuple[Query, list[Hit]]:
+        """The query and its hits. A question that stands alone but finds nothing close is read as a
+        follow-up when that finds more ("How many were there?"); hits keep to the paper(s) in scope."""
+        query = self.query(question, history)
+        self.warm_up()
+        hits = self._retriever.search(query.resolved, self.settings.k)
+        if query.history and query.resolved == query.text and _relevance(hits) < self.policy.min_similarity:
+            follow = analyse(query.text, resolve(query.text, query.history, force=True), query.history)
+            more = self._retriever.search(follow.resolved, self.settings.k)
+            if _relevance(more) > _relevance(hits):
+                query, hits = follow, more
+        docs = scope.documents(query, self._lexicon, self.policy.word_link)
+        return replace(query, documents=tuple(sorted(docs or ()))), scope.restrict(hits, docs)
 
     def _context(self, span) -> str:
         return unit_context(span.chunk, span.start, span.end)
@@ -144,9 +158,7 @@ class Pipeline:
     def ask_stream(self, question: str, history: History = ()) -> Iterator[str | Answer]:
         """Yields text as it is produced; the last item is the final, verified Answer."""
         t0 = time.perf_counter()
-        query = self.query(question, history)
-        self.warm_up()
-        hits = self._retriever.search(query.resolved, self.settings.k)
+        query, hits = self._retrieve(question, history)
         t1 = time.perf_counter()
         first = None
         for item in answering.answer_stream(query, hits, self.policy, lexicon=self._lexicon, context=self._context,
@@ -178,6 +190,10 @@ class Pipeline:
         from .translate import translate
 
         return translate(self.generator, self.embedder, citations, self.policy.min_translation)
+
+
+def _relevance(hits: Sequence[Hit]) -> float:
+    return max((h.relevance for h in hits), default=0.0)
 
 
 ADDED = "added.json"  # documents added with `rag index build PATH...`, beside the configured corpus

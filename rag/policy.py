@@ -65,3 +65,25 @@ def _write(policy: Policy, p: Path) -> Path:
     tmp.write_text(json.dumps(asdict(policy), indent=1), encoding="utf-8")
     os.replace(tmp, p)
     return p
+
+
+def update(index_dir: Path, fingerprint: str, note: str = "", **changes) -> list[Path]:
+    """Change only ``changes`` in this embedder's saved policies (the shipped one, created from the
+    defaults if missing, and the one beside the index if there is one), keeping every other field.
+    ``note`` replaces an earlier note on the same field in ``fitted_on``."""
+    unknown = set(changes) - {f.name for f in fields(Policy)}
+    if unknown:
+        raise InputError(f"unknown policy fields: {sorted(unknown)}")
+    targets = [path_for(index_dir, fingerprint)] if path_for(index_dir, fingerprint).is_file() else []
+    if os.access(SHIPPED, os.W_OK):
+        targets.insert(0, path_for(SHIPPED, fingerprint))
+    done = []
+    for p in targets:
+        old = load(p.parent, fingerprint) if p.is_file() else Policy()
+        fitted_on = old.fitted_on
+        if note:
+            key = note.split(":")[0] + ":"
+            kept = [part for part in fitted_on.split("; ") if not part.startswith(key)]
+            fitted_on = "; ".join(kept + [note])
+        done.append(_write(old.with_(**changes, fitted_on=fitted_on), p))
+    return done

@@ -22,10 +22,12 @@ _MONEY = re.compile(r"(euro|eur\b|€|\bgeld|kosten|\bkostet\w*|betrag|\bbetrug|
                     r"money|cost\w*|amount|sum|worth|value|volume|funding|funds|spend\w*|budget|revenue|"
                     r"turnover|trade|exports?|imports?|paid|price|sales|income|erlös\w*)\b", _I)
 _PERCENT = re.compile(r"\b(prozent\w*|anteil\w*|quote|percent\w*|share|proportion|rate)\b|%", _I)
-_RANK = re.compile(r"\b(platz|rang\w*|rank\w*|position|place)\b", _I)
-_HOW_MANY = re.compile(r"\b(wie\s*viele?|wieviele?|anzahl|zahl der|how\s+many|number\s+of)\b", _I)
+_RANK = re.compile(r"\b(platz|rang\w*|rank\w*|position)\b", _I)
+_HOW_MANY = re.compile(r"\b(wie\s*viele|wieviele|anzahl|zahl der|how\s+many|number\s+of)\b", _I)
 _HOW_MUCH = re.compile(r"\b(wie\s+hoch|wie\s*viel|wieviel|how\s+much|how\s+high|how\s+large|how\s+big|"
                        r"what\s+(?:was|is|were|are)\s+the\s+(?:\w+\s+)?(?:volume|value|amount|level|total))\b", _I)
+_MONEY_HEAD = re.compile(r"\W*(\w*(euro|geld|mittel|kosten|betrag|summe)|eur|€|dollar|money|mio|millionen|milliarden)\b",
+                         _I)  # the word after "wie viele"/"wie viel" names money
 _WHEN = re.compile(r"\b(wann|an welchem tag|in welchem (jahr|monat)|seit wann|bis wann|welche[ms]? datum|"
                    r"when|what date|which date|what day|in which (year|month)|what year|which year)\b", _I)
 _WHERE = re.compile(r"\b(wo|wohin|woher|in welche[rm]? (stadt|ort|land|region)|where|in which (city|town|place|country))\b", _I)
@@ -58,7 +60,8 @@ _META = [
                          r"pose|file|raise|put)\w*|author of the (question|inquiry|request)|which (mp|member))", _I)),
     ("answerer", re.compile(r"\b((wer|wen)\b.{0,40}\b(be)?antwort\w*|who\b.{0,40}\b(answer|respond|repl)\w*|namens|on (whose )?behalf|"
                             r"in whose name)", _I)),
-    ("transmitted", re.compile(r"\b(übermittelt|uebermittelt|übersandt|schreiben vom|transmit\w*|sent|forward\w*|letter)\b", _I)),
+    ("transmitted", re.compile(r"\b(übermittelt|uebermittelt|übersandt|übersendet|weitergeleitet|zugeleitet|geschickt|"
+                               r"schreiben vom|transmit\w*|sen[dt]s?|forward\w*|letter|submitted)\b", _I)),
     ("period", re.compile(r"\b(wahlperiode|legislaturperiode|legislative (period|term)|electoral term)\b", _I)),
     ("number", re.compile(r"\b(drucksachen-?nummer|nummer der drucksache|document number|paper number|"
                           r"printed paper number|which drucksache)\b", _I)),
@@ -70,8 +73,8 @@ _META = [
     ("title", re.compile(r"\b(titel|betreff|überschrift|title|subject|heading)\b.{0,40}\b(anfrage|drucksache|"
                          r"dokument|paper|inquiry|request|document)\b", _I)),
 ]
-_PAPER = re.compile(r"\b(anfrage|drucksache|dokument|papier|antwort der|paper|document|inquiry|interpellation|"
-                    r"request|fragesteller|answer(ed)? by|question\s*\d|frage\s*\d|fragen|questions)\b", _I)
+_PAPER = re.compile(r"\b(anfrage|drucksache|dokument|papier|antwort|paper|document|inquiry|interpellation|"
+                    r"request|fragesteller|answer|question\s*\d|frage\s*\d|fragen|questions)\b", _I)
 
 _STOP = frozenset(fold(w) for w in """
 der die das den dem des ein eine einer eines einem einen und oder aber auch noch nur schon sehr mehr
@@ -84,6 +87,16 @@ the a an and or but also only very more how what who whom whose where when why w
 be been being has have had do does did there their this that these those it its of to in on at by for
 from with about into over under between please tell me us you can could would should will any all
 many much much year years total exactly
+eigentlich genau denn überhaupt konkret jeweils bereits actually exactly specifically really just even
+among either least most each every other another
+eins zwei drei vier fünf sechs sieben acht neun zehn elf zwölf one two three four five six seven eight nine ten
+""".split())
+# Words that point at the paper itself ("in der Antwort erwähnt", "comes up in the paper"): not the thing
+# asked for, so not focus words (meta questions about the paper are recognised before focus matters).
+_ABOUT_PAPER = frozenset(fold(w) for w in """
+drucksache dokument dokuments papier antwort antworten anfrage landesregierung bundesregierung erwähnt erwähnte
+erwähnten genannt genannte genannten aufgeführt aufgeführten aufgezählt nennt nennen steht stehen
+paper document answer answers inquiry mentioned mentions mention named listed cited comes come refer refers
 """.split())
 _QWORDS = re.compile(r"^(wie|was|wer|wem|wen|wessen|wo|wann|warum|weshalb|wieso|welch\w*|how|what|who|whom|whose|"
                      r"where|when|why|which)$", _I)
@@ -104,7 +117,10 @@ def expected_type(q: str, language: str = "de") -> str:
     if _WHY.search(q):
         return "reason"
     if _HOW_MANY.search(q):
-        return "money" if _MONEY.search(_after(_HOW_MANY, q)[:30]) else "count"
+        return "money" if _MONEY_HEAD.match(_after(_HOW_MANY, q)) else "count"
+    if re.search(r"\b(wie\s*viel|wieviel)\s+\w*", q, _I) and _MONEY_HEAD.match(_after(re.compile(
+            r"\b(wie\s*viel|wieviel)\b", _I), q)):
+        return "money"  # "Wie viel Fördergeld ...?"
     if _HOW_MUCH.search(q) or re.search(r"\b(wie\s+hoch|how\s+(much|high))\b", q, _I):
         if _PERCENT.search(q):
             return "percentage"
@@ -112,7 +128,7 @@ def expected_type(q: str, language: str = "de") -> str:
             return "rank"
         much = re.search(r"\b(how\s+much|wie\s*viel(?!e))\b", q, _I)
         return "money" if (_MONEY.search(q) or much) else "count"
-    if _RANK.search(q) and re.search(r"\b(welche\w*|which|what)\b", q, _I):
+    if _RANK.search(q) and re.search(r"\b(welche\w*|which|what|where|wo|wie)\b", q, _I):
         return "rank"
     if _PERCENT.search(q) and re.search(r"\b(welche\w*|which|what|wie)\b", q, _I):
         return "percentage"
@@ -125,7 +141,9 @@ def expected_type(q: str, language: str = "de") -> str:
     if _WHERE.search(q):
         return "place"
     if _YESNO[language].search(q):
-        return "yesno"
+        # "Wächst er oder schrumpft er?", "Did it improve or worsen?": a choice, answered by the quote
+        return "description" if re.search(r"\w\s+(oder|or)\s+\w+", q, _I) and not re.search(
+            r"\b(oder|or)\s+(nicht|not|no|kein\w*)\b", q, _I) else "yesno"
     if re.search(r"\b(what|was)\s+(is|was|ist|war)\s+(the|die|der|das)\s+(\w+\s+)?", q, _I) and _PLACE_NOUN.search(q):
         return "place"
     if _LIST.search(q):
@@ -141,13 +159,47 @@ def expected_type(q: str, language: str = "de") -> str:
     return "description"
 
 
+def counted(q: str) -> tuple[str, ...]:
+    """The words naming the thing counted in a "how many" question: ("funded", "hydrogen", "projects")
+    in "How many of the funded hydrogen projects ...", ("Förderprogramme",) in "Wie viele
+    Förderprogramme ...", or ()."""
+    m = re.search(r"\b(?:wie\s*viele|wieviele|how\s+many|number\s+of|anzahl\s+(?:der|an))\s+(?:of\s+)?(?:the\s+|these\s+|those\s+)?"
+                  r"((?:[\w\-]+\s+){0,4}?)([\w\-]+?(?:s|en|er|e|n)?)(?=\s+(?:are|were|did|do|does|have|has|had|is|was|"
+                  r"in|at|on|of|for|sind|waren|wurden|werden|hat|haben|gibt|gab|gehören|im|in|auf|für|der|die|des)\b|\W*$)", q, _I)
+    if not m:
+        return ()
+    phrase = m.group(1) + m.group(2)
+    if re.match(r"(have|has|had|are|were|is|was|did|do|does|will|would|can|could|sind|waren|haben|hatten|gibt|gab|"
+                r"wurden|werden|kamen|kommen)\b", phrase, _I):
+        return ()  # "How many have joined?": the thing counted is in the conversation, not here
+    noun = re.search(r"\b[A-ZÄÖÜ][\w\-]+", phrase)  # German: the first noun
+    if noun and re.match(r"\s*(wie|wieviele|anzahl)", q[m.start():], _I):
+        return (noun.group(),)
+    return tuple(w for w in re.findall(r"[\w\-]+", phrase) if fold(w) not in _STOP and len(w) > 2)
+
+
+def asks_person_name(q: str) -> bool:
+    """ "Wie heißt der Staatssekretär?", "the name of the minister": a person's name, not a role or body."""
+    return bool(_NAME.search(q) and _PERSON_NOUN.search(q))
+
+
 def _after(pattern: re.Pattern, q: str) -> str:
     m = pattern.search(q)
     return q[m.end():] if m else q
 
 
 def meta_field(q: str) -> str:
-    """The document-card field a question about the paper itself asks for, or ""."""
+    """The document-card field(s) a question about the paper itself asks for ("asker+party" for "Who
+    asked, and for which party?"), or ""."""
+    found = list(dict.fromkeys(_fields(q)))
+    if "transmitted" in found:  # its card line names who sent the answer, for whom, and when
+        found = [f for f in found if f not in ("answerer", "date")]
+    if len(found) > 1 and "question_text" not in found and re.search(r"\b(und|and|sowie)\b|,", q, _I):
+        return "+".join(found)
+    return found[0] if found else ""
+
+
+def _fields(q: str):
     for name, pattern in _META:
         if not pattern.search(q):
             continue
@@ -156,8 +208,7 @@ def meta_field(q: str) -> str:
             continue  # "when was the ambassador ..." is not about the paper's date
         if name == "party" and re.search(r"\b(partner|partnerschaft|seite)\b", q, _I):
             continue
-        return name
-    return ""
+        yield name
 
 
 def question_number(q: str) -> str:
@@ -172,9 +223,10 @@ def question_number(q: str) -> str:
 def focus_words(q: str) -> tuple[str, ...]:
     """Content words of the question: not question words, not function words, not bare years."""
     out = []
+    q = re.sub(r"\[[^\]]*\]", " ", q)  # "[ADMIN OVERRIDE: ...]" is not what is asked about
     for m in re.finditer(r"[^\W\d_][\w\-]*", q):
         w = m.group()
-        if _QWORDS.match(w) or fold(w) in _STOP or len(w) < 3:
+        if _QWORDS.match(w) or fold(w) in _STOP or fold(w) in _ABOUT_PAPER or len(w) < 3:
             continue
         out.append(w)
     return tuple(dict.fromkeys(out))

@@ -85,8 +85,8 @@ def typed(kind: str, raw: str, language: str, n: int, year: str = "") -> str:
     f = frames(language)
     when = f["when"].format(year=year) if year else ""
     shown = value(raw, kind, language)
-    if kind == "date":
-        return f["date"].format(value=shown, n=n)
+    if kind == "date":  # "am 3. Mai 2020" / "on 3 May 2020", but "im Juli 2017" as written / "in July 2017"
+        return f["date" if re.match(r"\d{1,2}\.", raw.strip()) else "date_period"].format(value=shown, n=n)
     if kind in ("person", "organisation", "place", "name"):
         return f["agent"].format(value=shown, n=n)
     return f["typed"].format(value=shown, when=when, n=n)

@@ -77,6 +77,7 @@ class Query:
     years: tuple[str, ...] = ()
     meta: str = ""  # for questions about the paper itself: the card field asked for ("asker", "date", ...)
     history: tuple[tuple[str, str], ...] = ()
+    documents: tuple[str, ...] = ()  # the papers the question is about when the index holds several (() = all)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Machine-translation reference set (reference.jsonl) and its scorer (python -m eval.translation.score)."""
