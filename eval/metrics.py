@@ -175,6 +175,16 @@ def ungrounded_numbers(answer_text: str, cited_texts: Sequence[str]) -> list[str
     return out
 
 
+def invalid_markers(answer_text: str, cited_numbers: Sequence[int]) -> list[int]:
+    """The [n] markers of the answer ("[2]", "[1, 3]", "[1-2]") naming no citation it has, in order."""
+    known, out = set(cited_numbers), []
+    for mark in _CITATION_MARK.findall(answer_text):
+        for n in map(int, re.findall(r"\d+", mark)):
+            if n not in known and n not in out:
+                out.append(n)
+    return out
+
+
 def quote_verbatim(quote: str, chunk_text: str) -> bool:
     """Is the (non-empty) quote a verbatim substring of the chunk, up to whitespace?"""
     return contains_span(chunk_text, quote)
@@ -278,6 +288,7 @@ def score_record(record: Mapping) -> dict:
     if not refused and not error:
         s["citation_precision"] = citation_precision(answer, cited, evidence)
         s["ungrounded_numbers"] = ungrounded_numbers(answer, cited)
+        s["invalid_markers"] = invalid_markers(answer, [c.get("n") for c in citations if isinstance(c, Mapping)])
     if answerable and not refused and not error:
         # the reader's language (issue 11): facts stated outside the German quotation marks, a short direct answer
         outside = re.sub(r"„[^“]*“", " ", answer)
@@ -302,10 +313,10 @@ METRICS = (
     "accuracy", "fact_accuracy", "fact_coverage", "hit@1", "hit@3", "hit@5", "mrr", "ndcg@5",
     "evidence_recall@5", "refusal_precision", "refusal_recall", "wrongly_refused_rate",
     "language_accuracy", "citation_precision", "citation_recall", "quotes_verbatim", "ungrounded_rate",
-    "forbidden_rate", "error_rate", "fact_outside_quotes", "direct_first", "latency_p50", "latency_p95", "first_text_p50", "first_text_p95",
+    "invalid_marker_rate", "forbidden_rate", "error_rate", "fact_outside_quotes", "direct_first", "latency_p50", "latency_p95", "first_text_p50", "first_text_p95",
     "retrieval_p50", "retrieval_p95",
 )
-LOWER_IS_BETTER = frozenset({"wrongly_refused_rate", "ungrounded_rate", "forbidden_rate", "error_rate",
+LOWER_IS_BETTER = frozenset({"wrongly_refused_rate", "ungrounded_rate", "invalid_marker_rate", "forbidden_rate", "error_rate",
                              "latency_p50", "latency_p95", "first_text_p50", "first_text_p95",
                              "retrieval_p50", "retrieval_p95"})
 
@@ -337,6 +348,7 @@ def aggregate(records: Sequence[Mapping], scores: Sequence[Mapping] | None = Non
         "citation_recall": _mean(s["evidence_cited"] for s in ans),
         "quotes_verbatim": _mean(s["quotes_verbatim"] for s in scores),
         "ungrounded_rate": _mean(bool(s.get("ungrounded_numbers")) for s in answered),
+        "invalid_marker_rate": _mean(bool(s.get("invalid_markers")) for s in answered),
         "forbidden_rate": _mean(bool(s["forbidden"]) for r, s in zip(records, scores) if r.get("forbidden")),
         "error_rate": _mean(s["error"] for s in scores),
         "fact_outside_quotes": _mean(s.get("fact_outside_quotes") for s in ans),

@@ -1,7 +1,7 @@
 """The REST API: JSON and server-sent events in, service calls out. No retrieval or prompting here.
 
 create_app(service, options) -> FastAPI serves
-  GET  /api/health             {"status": "ready" | "loading" | "failed", ...}   (never needs the key)
+  GET  /api/health             {"status": "ready" | "loading" | "failed", "generator": {...}, ...}  (no key)
   GET  /api/documents          the loaded papers; GET /api/documents/{doc_id} one of them
   POST /api/search             {"question", "history", "k"} -> {"hits": [...]}   (= `rag search --json`)
   POST /api/ask                {"question", "history"} -> answer JSON            (= `rag ask --json`)
@@ -9,13 +9,13 @@ create_app(service, options) -> FastAPI serves
   /v1/...                      OpenAI-compatible (openai_api.py)
   GET  /openapi.json, /api/docs (Swagger UI), /api/redoc (ReDoc): served from local files, no CDN
 Every error is JSON: {"error": {"type": ..., "message": ...}}; web.py holds that shape, guards.py the
-Host/Origin/body-size/login guards installed here in front of every route.
+Host/Origin/body-size/login guards installed here in front of every route, api_models.py the models.
 """
 
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, AsyncIterator, Literal
+from typing import AsyncIterator
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI
@@ -23,112 +23,19 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.routing import Route
 
 from . import openai_api
-from .config import Settings
+from .api_models import (AnswerResponse, DocumentOut, DocumentsResponse, HealthResponse, SearchResponse, documented,
+                         request_models)
 from .errors import RagError
 from .guards import BodyLimit, HostGuard, LoginBackoff, OriginGuard
 from .serialize import answer_to_dict, hit_to_dict
 from .service import Service
-from .web import (KEY_MESSAGE, NOT_BLANK, History, ServerOptions, error_event, error_json, error_responses,
-                  event_stream, http_type, install_error_handlers, key_checker, key_matches, sse, supplied_key,
-                  valid_text, whole_number)
-
-
-# -- request and response models -----------------------------------------------------------------------------
-def request_models(settings: Settings):
-    """The request bodies; the question's length limit comes from the settings (pipeline.check_question
-    enforces the rest: a question that is only whitespace is refused there)."""
-    Question = Annotated[str, Field(min_length=1, max_length=settings.max_question_chars,
-                                    json_schema_extra={"pattern": NOT_BLANK},
-                                    description="the question, German or English"), AfterValidator(valid_text)]
-
-    class AskRequest(BaseModel):
-        model_config = ConfigDict(strict=True, extra="forbid")
-        question: Question
-        history: History = []
-
-    class SearchRequest(AskRequest):
-        k: whole_number(1, 20, "number of hits (default from settings)") | None = None
-
-    return AskRequest, SearchRequest
-
-
-# What the routes return, for the schema only (the routes return rag.serialize's dicts unchanged;
-# the fuzz test checks every response against these).
-class HitOut(BaseModel):
-    chunk_id: str
-    doc_id: str
-    page: int
-    section: str
-    text: str
-    sentences: list[str]
-    score: float
-
-
-class SearchResponse(BaseModel):
-    hits: list[HitOut]
-    timings: dict[str, float]
-
-
-class CitationOut(BaseModel):
-    n: int
-    chunk_id: str
-    doc_id: str
-    page: int
-    section: str
-    quote: str = Field(description="verbatim from text")
-    text: str
-    label: str = Field(description='where the quote is from, in the answer\'s language ("Drucksache 7/844, S. 2, ...")')
-
-
-class AnswerResponse(BaseModel):
-    answer: str = Field(description="the answer with [n] citation markers")
-    direct: str = Field(description='the direct answer alone (a date, a number, a name), "" when there is none')
-    language: Literal["de", "en"]
-    refused: bool
-    citations: list[CitationOut]
-    timings: dict[str, float]
-
-
-class DocumentOut(BaseModel):
-    doc_id: str
-    source: str = Field(description="file name")
-    sha256: str
-    pages: int
-    chars: int
-    chunks: int
-    metadata: dict
-
-
-class DocumentsResponse(BaseModel):
-    documents: list[DocumentOut]
-
-
-class QueueOut(BaseModel):
-    running: int
-    waiting: int
-    max_waiting: int
-
-
-class HealthResponse(BaseModel):
-    status: Literal["ready", "loading", "failed"]
-    answer_mode: str
-    queue: QueueOut
-    documents: int | None = None
-    chunks: int | None = None
-    error: str | None = None
-
-
-def documented(model, *errors: int, more: dict | None = None) -> dict:
-    """Route arguments: ``model`` documents the 200 response (the route's dict is returned unchanged),
-    ``errors`` the error statuses it can answer with."""
-    return {"response_model": None, "responses": {200: {"model": model, "description": "OK"},
-                                                  **error_responses(*errors), **(more or {})}}
+from .web import (KEY_MESSAGE, ServerOptions, error_event, error_json, error_responses, event_stream, http_type,
+                  install_error_handlers, key_checker, key_matches, sse, supplied_key)
 
 
 # -- the app -------------------------------------------------------------------------------------------------
@@ -181,7 +88,7 @@ def rest_router(service: Service, checker, base: tuple[int, ...]) -> APIRouter:
                                      more={503: {"model": HealthResponse, "description": "the warm-up failed"}}))
     async def health():
         """Liveness and readiness: "loading" while the models load, then "ready" (or "failed", 503)."""
-        out = service.health()
+        out = await run_in_threadpool(service.health)  # a model server's probe may take a moment
         if out["status"] == "ready":
             with anyio.move_on_after(1):  # the index may be locked by a rebuild; health answers anyway
                 out.update(await run_in_threadpool(service.counts))

@@ -4,6 +4,7 @@ The model gets the question and the numbered quotes (never more) and writes sent
 markers. Each sentence is then checked against the quotes it cites:
 
 - markers: it cites at least one passage, and every [n] is one of the passages it was given;
+- form: it is a finished sentence (a reply cut off mid-sentence shows nothing of the cut sentence);
 - numbers and dates: each is in a cited quote, up to format ("5,458 Mio. Euro" == "EUR 5.458 million",
   "26. August 2016" == "26 August 2016" == "26.08.2016"), scale (million is not billion) and rounding
   ("12.8 million" for "12,811 Mio.");
@@ -62,6 +63,7 @@ _COMMON = frozenset("""i eur euro euros mio mrd tsd prozent percent million mill
 montag dienstag mittwoch donnerstag freitag samstag sonntag monday tuesday wednesday thursday friday
 saturday sunday""".split()) | frozenset(MONTH)
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_FINISHED = re.compile(r"[.!?…][\"'”“»)\]]*\s*$")
 
 
 def generated_answer(generator, embedder, query: Query, citations: Sequence[Citation], min_support: float,
@@ -153,6 +155,8 @@ def problems(claim: Claim, quotes: dict[int, str], lang: str, contexts: dict[int
     text = _bare(claim.text)
     if len(re.findall(r"\w", text)) < 2:
         out.append("no content")
+    if not _FINISHED.search(text):  # a reply cut off by the token budget or the schema's length limit
+        out.append("unfinished sentence")
     rest, found = _take_dates(text)
     known_dates = _take_dates(cited)[1]
     for date in found:

@@ -12,7 +12,7 @@ Where the server supports it the reply is constrained to ``ANSWER_SCHEMA`` (vLLM
 json_schema on chat, ``structured_outputs`` on completions); "auto" drops the constraint for servers
 that reject it. What works is remembered for the next request.
 
-About 370 lines, over the house limit on purpose: the client, its retry loop and the reply parsing are one
+About 390 lines, over the house limit on purpose: the client, its retry loop and the reply parsing are one
 protocol; the parsing half alone would be a module nobody else imports.
 """
 from __future__ import annotations
@@ -123,17 +123,29 @@ class OpenAIGenerator:
                 raise ModelError(_unknown(self.model, self.base_url, offered))
             self._checked = True
 
-    def health(self) -> dict:
-        """For /api/health: the backend, and whether it is reachable with the model (one quick try)."""
+    def health(self, timeout: float = 5.0) -> dict:
+        """For /api/health: the backend, and whether it is reachable with the model (one quick try, at most
+        ``timeout`` seconds). Never raises: what went wrong is in "problem"."""
         out = {"backend": "openai", "url": self.base_url, "model": self.model, "reachable": False, "problem": None}
         try:
-            offered = self._request("GET", "/models", retries=0, timeout=min(self.timeout, 5.0))["data"]
-            out["reachable"] = True
-            ids = [str(m.get("id")) for m in offered]
-            if self.model and self.model not in ids:
-                out["problem"] = _unknown(self.model, self.base_url, ids)
-        except (ModelError, KeyError, TypeError, AttributeError) as exc:
-            out["problem"] = str(exc) if isinstance(exc, ModelError) else "unparseable model list"
+            data = self._request("GET", "/models", retries=0, timeout=min(self.timeout, timeout))
+        except ModelError as exc:
+            out["problem"] = str(exc)
+            return out
+        except _Rejected as rej:  # it answered, but not with a model list
+            out.update(reachable=True, problem=f"{self.base_url}/models answered {rej}")
+            return out
+        except Exception as exc:  # any other transport failure: unreachable, said in one line
+            out["problem"] = f"cannot reach the generator server at {self.base_url} ({_reason(exc)})"
+            return out
+        out["reachable"] = True
+        try:
+            ids = [str(m["id"]) for m in data["data"]]
+        except (KeyError, TypeError, IndexError):
+            out["problem"] = f"unparseable model list from {self.base_url}/models: {_short(data)}"
+            return out
+        if self.model and self.model not in ids:
+            out["problem"] = _unknown(self.model, self.base_url, ids)
         return out
 
     # ---- generation

@@ -11,10 +11,14 @@ The model serves one call at a time on one long-lived thread; at most ``max_wait
 it (BusyError, 503, beyond that); every admitted call has ``timeout`` seconds, queueing included
 (TimeoutError_, 504). Input is checked (pipeline.check_question / check_history) before a queue place is
 taken, so bad input never waits for the model.
+
+``health()`` also names the configured generator, what the answer mode uses it for, and for a model
+server whether it is reachable: one quick probe (``PROBE_TIMEOUT``), reused for ``PROBE_SECONDS``.
 """
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import Future
 from typing import Iterable, Iterator
@@ -25,6 +29,9 @@ from .pipeline import check_history, check_question
 from .types import Answer, Document, Hit
 
 log = logging.getLogger("rag.service")
+
+PROBE_SECONDS = 5.0  # a model server's reachability is probed at most this often
+PROBE_TIMEOUT = 2.0  # seconds one probe may take
 
 
 class LoadingError(BusyError):
@@ -41,6 +48,9 @@ class Service:
         self.gate = Gate(max_waiting, timeout)
         self.status = "ready" if getattr(pipeline, "ready", False) else "loading"
         self.error: str | None = None
+        self._probe_lock = threading.Lock()
+        self._probe: tuple[float, dict] | None = None  # (when, what the model server said)
+        self._prober = None  # an OpenAIGenerator of the service's own, for probing only
 
     # -- readiness ------------------------------------------------------------------------------------
     def start(self) -> Future | None:
@@ -67,10 +77,44 @@ class Service:
             raise LoadingError(f"the models failed to load: {self.error}")
 
     def health(self) -> dict:
-        out = {"status": self.status, "answer_mode": self.settings.answer_mode, "queue": self.gate.stats()}
+        """Status, answer mode, queue and generator; may wait up to ``PROBE_TIMEOUT`` for a model server."""
+        out = {"status": self.status, "answer_mode": self.settings.answer_mode, "queue": self.gate.stats(),
+               "generator": self.generator_health()}
         if self.error:
             out["error"] = self.error
         return out
+
+    def generator_health(self) -> dict:
+        """The configured generator: backend, model, what it is used for; for a model server in use,
+        whether it is reachable (and the problem if not). Never raises."""
+        from .generation import OPENAI_PREFIX
+
+        settings = self.settings
+        spec, used = settings.generator.strip(), generator_use(settings)
+        if not spec.startswith(OPENAI_PREFIX):
+            return {"backend": "local", "model": spec, "url": None, "used_for": used, "reachable": None, "problem": None}
+        out = {"backend": "openai", "model": "", "url": None, "used_for": used, "reachable": None, "problem": None}
+        try:
+            from .openai_backend import parse_spec
+
+            out["url"], out["model"] = parse_spec(spec)
+            if used != "not used":
+                out.update(self._probed())
+        except Exception as exc:  # a bad spec, or anything else: said, never raised
+            out.update(reachable=False, problem=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return out
+
+    def _probed(self) -> dict:
+        with self._probe_lock:
+            now = time.monotonic()
+            if self._probe is None or now - self._probe[0] >= PROBE_SECONDS:
+                if self._prober is None:
+                    from .openai_backend import OpenAIGenerator
+
+                    self._prober = OpenAIGenerator.from_settings(self.settings)
+                said = self._prober.health(timeout=PROBE_TIMEOUT)
+                self._probe = (time.monotonic(), {"reachable": said["reachable"], "problem": said["problem"]})
+            return dict(self._probe[1])
 
     def counts(self) -> dict:
         """Documents and chunks of the loaded index (only when ready)."""
@@ -126,6 +170,16 @@ class Service:
         history = [list(turn) for turn in check_history(history)]
         self.require_ready()
         return question, history
+
+
+def generator_use(settings) -> str:
+    """What the answer mode uses the generator for (rag/pipeline.py): "answers and translations"
+    (generated), "translations" (verified; extractive with ``translate``), or "not used"."""
+    if settings.answer_mode == "generated":
+        return "answers and translations"
+    if settings.answer_mode == "verified" or settings.translate:
+        return "translations"
+    return "not used"
 
 
 def _last(items: Iterable) -> Answer:

@@ -1,6 +1,7 @@
 """Pure text helpers for German (and some English): sentences, BM25 tokens, language, numbers.
 
 Nothing here reads files or holds state beyond cached constants.
+Just over 300 lines, about 50 of them word lists (months, abbreviations, stop words, compound parts, language cues).
 """
 from __future__ import annotations
 

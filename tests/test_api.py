@@ -89,6 +89,7 @@ def test_health_and_openapi(fast_server):
     health = HTTP.get(fast_server + "/api/health").json()
     assert health["status"] == "ready" and health["documents"] == 1 and health["chunks"] > 0
     assert health["queue"] == {"running": 0, "waiting": 0, "max_waiting": 4}
+    assert health["generator"]["backend"] == "local" and health["generator"]["used_for"] == "not used"
     schema = HTTP.get(fast_server + "/openapi.json").json()
     assert {"/api/health", "/api/documents", "/api/documents/{doc_id}", "/api/search", "/api/ask",
             "/api/ask/stream", "/v1/models", "/v1/models/{model}", "/v1/chat/completions"} <= set(schema["paths"])

