@@ -97,13 +97,24 @@ def direct_answer(query: Query, decision: Decision, citations: Sequence[Citation
         return ""
     span, (a, b, k) = _pick(found, query)
     n = _n_of(span, citations)
-    year = next(iter(YEAR.findall(span.text)), "") if kind in ("money", "rank", "percentage", "count") else ""
-    return render.typed(kind, span.text[a:b], lang, n,
-                        year if year and year not in span.text[a:b] else "")
+    line = _line(span.text, a, b)
+    year = next(iter(YEAR.findall(line) or YEAR.findall(span.text)), "") \
+        if kind in ("money", "rank", "percentage", "count") else ""
+    raw = span.text[a:b]
+    if kind == "money" and not re.search(r"euro|eur|€|dollar", raw, re.I):
+        raw = f"{raw} {candidates.table_unit(span.text)}"  # a table cell: the unit is in the header
+    return render.typed(kind, raw, lang, n, year if year and year not in raw else "")
+
+
+def _line(text: str, a: int, b: int) -> str:
+    return text[text.rfind("\n", 0, a) + 1:(text.find("\n", b) + 1 or len(text) + 1) - 1]
 
 
 def _pick(found, query: Query):
-    """The candidate in the span that names an asked year, else the first of the best span."""
+    """The candidate on a line (else in a span) that names an asked year, else the first of the best span."""
+    for span, c in found:
+        if query.years and any(y in _line(span.text, c[0], c[1]) for y in query.years):
+            return span, c
     for span, c in found:
         if query.years and any(y in span.text for y in query.years):
             return span, c

@@ -53,6 +53,12 @@ def find(text: str, kind: str) -> list[tuple[int, int, str]]:
         return list_items(text)
     if kind in ("reason", "description", "yesno"):
         return []
+    if kind == "money" and table_unit(text):
+        return sorted(set(_find(text, kind) + table_money(text)))
+    return _find(text, kind)
+
+
+def _find(text: str, kind: str) -> list[tuple[int, int, str]]:
     pattern = PATTERNS.get(kind)
     if pattern is None:
         return []
@@ -66,6 +72,24 @@ def find(text: str, kind: str) -> list[tuple[int, int, str]]:
             continue  # a year is not a count
         out.append((s, s + len(text[s:e].rstrip()), kind))
     return out
+
+
+_TABLE_UNIT = re.compile(r"\(in\s+((?:Mio\.|Mrd\.|Tsd\.|Millionen|Milliarden|Tausend)?\s?(?:Euro|EUR|€))\)")
+_TABLE_ROW = re.compile(r"^[ \t]*[^\W\d_]*\s*(?:19|20)?\d{0,2}\*?[ \t]+(\d[\d.]*,\d+|\d[\d.]*)\b", re.M)
+
+
+def table_unit(text: str) -> str:
+    """The money unit a table states in its header ("(in Mio. Euro)" -> "Mio. Euro"), or ""."""
+    m = _TABLE_UNIT.search(text)
+    return m.group(1) if m else ""
+
+
+def table_money(text: str) -> list[tuple[int, int, str]]:
+    """The first figure of each row of a table whose header gives a money unit ("2021 38,2 33,6")."""
+    if not table_unit(text):
+        return []
+    return [(m.start(1), m.end(1), "money") for m in _TABLE_ROW.finditer(text)
+            if not re.fullmatch(r"(?:19|20)\d\d", m.group(1))]
 
 
 def names(text: str, people_only: bool = False) -> list[tuple[int, int, str]]:

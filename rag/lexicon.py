@@ -51,16 +51,14 @@ class Lexicon:
         return self._folded_vocabulary
 
     def mentions(self, focus: Sequence[str], threshold: float) -> dict[str, list[bool]]:
-        """For each document, which focus words it uses (the word itself, a compound containing it, or
-        a word at least ``threshold`` similar, in any language)."""
+        """For each document, which focus words it uses: the word itself, a compound containing it, or
+        its translation (a word at least NAME_LINK similar: a weak link must not decide the paper)."""
         if not len(self.doc_uses) or not focus:
             return {d: [] for d in self.documents}
         fv = self._focus_vectors(tuple(f.lower() for f in focus))
-        linked = (fv @ self.vectors.T) >= threshold  # focus x vocabulary
+        linked = (fv @ self.vectors.T) >= max(threshold, NAME_LINK)  # focus x vocabulary: strong links only
         for i, f in enumerate(focus):
             ff = fold(f)
-            if f.lower() in self.row:  # a word the corpus has: where it or its translation is written
-                linked[i] = (fv[i] @ self.vectors.T) >= max(threshold, NAME_LINK)
             if len(ff) >= 5:
                 linked[i] |= np.array([_compound(ff, (w,)) for w in self._folded()])
         hit = (self.doc_uses[:, None, :] & linked[None, :, :]).any(axis=2)  # documents x focus
