@@ -21,6 +21,7 @@ from .metrics import fact_correct
 GRID = {
     "min_similarity": [0.15, 0.2, 0.25, 0.3, 0.35, 0.4],
     "min_focus": [0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+    "min_focus_en": [0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
     "strong_similarity": [0.5, 0.55, 0.6, 0.65, 0.7, 1.1],
 }
 
@@ -29,7 +30,7 @@ def features(pipeline, cases) -> list[dict]:
     from tqdm import tqdm
 
     base = pipeline.policy
-    pipeline.policy = base.with_(min_similarity=-1.0, min_focus=0.0, strong_similarity=-1.0)
+    pipeline.policy = base.with_(min_similarity=-1.0, min_focus=0.0, min_focus_en=0.0, strong_similarity=-1.0)
     rows = []
     try:
         for case in tqdm(cases, desc="calibrate", unit="q", file=sys.stderr):
@@ -39,7 +40,7 @@ def features(pipeline, cases) -> list[dict]:
             hard = bool(decision.reason)  # refused even with thresholds off: no type, no year, no evidence
             rows.append({"answerable": case["answerable"], "hard_refusal": hard,
                          "correct": (not answer.refused) and fact_correct(answer.text, case["facts"]),
-                         "meta": bool(q.meta), **{k: v for k, v in decision.features.items() if k != "links"}})
+                         "meta": bool(q.meta), "english": q.language == "en", **{k: v for k, v in decision.features.items() if k != "links"}})
     finally:
         pipeline.policy = base
     return rows
@@ -50,7 +51,8 @@ def refuses(row: dict, p: dict) -> bool:
         return False
     if row["hard_refusal"] or row.get("similarity", 0.0) < p["min_similarity"]:
         return True
-    return row.get("coverage", 1.0) < p["min_focus"] and row.get("best_similarity", 0.0) < p["strong_similarity"]
+    focus = p["min_focus_en"] if row.get("english") else p["min_focus"]
+    return row.get("coverage", 1.0) < focus and row.get("best_similarity", 0.0) < p["strong_similarity"]
 
 
 def score(rows: list[dict], p: dict) -> float:
@@ -83,6 +85,7 @@ def calibrate(pipeline, gold_paths: list[Path]) -> tuple[policies.Policy, dict]:
     shipped = policies.load(policies.SHIPPED, pipeline.embedder.fingerprint)
     others = "; ".join(n for n in shipped.fitted_on.split("; ")[1:])
     pol = pipeline.policy.with_(min_similarity=fitted["min_similarity"], min_focus=fitted["min_focus"],
+                                min_focus_en=fitted["min_focus_en"],
                                 strong_similarity=fitted["strong_similarity"], min_support=shipped.min_support,
                                 min_translation=shipped.min_translation,
                                 fitted_on=f"{names} ({len(cases)} questions, balanced accuracy {fitted['score']:.3f})"

@@ -223,6 +223,7 @@ def _calibrate(args) -> int:
     pipeline = _default_pipeline(settings, {})
     pol, info = calibrate(pipeline, files)
     print(f"policy fitted on {pol.fitted_on}: min_similarity={pol.min_similarity} min_focus={pol.min_focus} "
+          f"min_focus_en={pol.min_focus_en} "
           f"strong_similarity={pol.strong_similarity}\nsaved: {info['path']}")
     return 0
 

@@ -18,6 +18,7 @@ class Policy:
     strong_similarity: float = 0.60  # at or above this the evidence answers even if the focus is not linked
     word_link: float = 0.65  # a focus word counts as mentioned when a passage word is this similar
     min_focus: float = 0.5  # share of the focus words the evidence must mention
+    min_focus_en: float = 0.5  # the same for English questions: their words link to the German text more weakly
     second_margin: float = 0.04  # a span from another passage this close to the best is quoted too
     next_margin: float = 0.35  # the span after the best one is quoted too when it scores this close
     previous_margin: float = 0.15  # and the one before it

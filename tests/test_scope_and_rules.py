@@ -125,3 +125,15 @@ def test_follow_up_words_and_forced_resolution():
     history = [("Wann wurde die Brücke saniert?", "2019 [1].")]
     assert resolve("Was kostete das?", history, force=True).startswith("Wann wurde die Brücke saniert?")
     assert resolve("Welche Schulen erhalten Tablets?", history) == "Welche Schulen erhalten Tablets?"
+
+
+def test_english_questions_have_their_own_fitted_focus_threshold():
+    from eval.calibrate import refuses
+    from rag.evidence import focus_needed
+
+    p = {"min_similarity": 0.3, "min_focus": 0.6, "min_focus_en": 0.3, "strong_similarity": 0.9}
+    row = {"similarity": 0.5, "best_similarity": 0.5, "coverage": 0.4, "hard_refusal": False, "meta": False}
+    assert refuses(row, p) and not refuses({**row, "english": True}, p)
+    pol = Policy(min_focus=0.6, min_focus_en=0.3)
+    assert focus_needed(analyse("Which schools take part?"), pol) == 0.3
+    assert focus_needed(analyse("Welche Schulen nehmen teil?"), pol) == 0.6
