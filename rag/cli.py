@@ -218,24 +218,22 @@ def cmd_index_build(args) -> int:
 
 
 def cmd_index_info(args) -> int:
-    from .errors import IndexError_
     from .index import describe
 
-    report = describe(_settings(args).index_dir)
-    if args.json:
-        print_json(report)
-    else:
-        print_index(report)
-    if not report["verified"]:
-        raise IndexError_(report["problem"])
-    return 0
+    return _index_report(args, describe)
 
 
 def cmd_index_verify(args) -> int:
-    from .errors import IndexError_
     from .index import verify_index
 
-    report = verify_index(_settings(args).index_dir)
+    return _index_report(args, verify_index)
+
+
+def _index_report(args, check) -> int:
+    """Print what ``check`` found about the index; exit 4 when it is not verified."""
+    from .errors import IndexError_
+
+    report = check(_settings(args).index_dir)
     if args.json:
         print_json(report)
     else:
