@@ -19,7 +19,7 @@ from .types import Hit, Query, Span
 
 POOL_HITS = 5  # spans are taken from the top hits only
 FOCUS_WEIGHT = 0.3  # how much the share of linked focus words adds to a span's score
-TYPE_WEIGHT = 0.15  # and a candidate of the expected type
+TYPE_WEIGHT = 0.3  # and a candidate of the expected type
 NAME_PENALTY = 0.3  # and a name asked about (that the paper has elsewhere) missing from the span takes off
 CONTINUATION_CHARS = 450  # a following sentence of the same paragraph is quoted too, up to this length
 TYPED = ("person", "organisation", "name", "place", "date", "money", "count", "percentage", "rank")

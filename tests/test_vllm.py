@@ -125,5 +125,5 @@ def test_a_reply_cut_by_a_tiny_budget_falls_back(vllm, real_extractive):
     query = Query(text=row["question"], resolved=row["question"], language="de")
     out = generated_answer(vllm, real_extractive.embedder, query, extractive.citations, MIN_SUPPORT,
                            max_new_tokens=4)
-    assert out is None  # four tokens make no whole sentence: nothing unverified, the extractive answer stays
+    assert out is None, out  # four tokens make no whole sentence: nothing unverified, the extractive answer stays
     assert extractive.text and extractive.citations
