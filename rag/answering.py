@@ -14,7 +14,7 @@ from typing import Callable, Iterator, Sequence
 
 from . import candidates, render
 from .card import LABELS as card_labels
-from .evidence import Decision, counts, decide
+from .evidence import Decision, counts, decide, linker
 from .language import detect_language
 from .policy import Policy
 from .query import asks_person_name, question_number
@@ -45,7 +45,7 @@ def answer_stream(query: Query, hits: Sequence[Hit], policy: Policy, *, lexicon=
         yield ans
         return
     citations = cite(decision.evidence)
-    linked = (lambda word, text: lexicon.link([word], text)[0] >= policy.word_link) if lexicon else None
+    linked = linker(lexicon, policy)
     direct = direct_answer(query, decision, citations, linked)
     text = render.compose(direct, citations, lang)
     yield text  # verified quotes (and the typed answer) first

@@ -45,7 +45,7 @@ class Decision:
 
 
 def decide(query: Query, hits: Sequence[Hit], policy: Policy, lexicon=None, context=None) -> Decision:
-    linked = (lambda word, text: lexicon.link([word], text)[0] >= policy.word_link) if lexicon else None
+    linked = linker(lexicon, policy)
     pool = _score(query, hits, policy, lexicon, context, linked)
     if not pool:
         return Decision([], None, "no evidence")
@@ -68,9 +68,16 @@ def decide(query: Query, hits: Sequence[Hit], policy: Policy, lexicon=None, cont
     return Decision(evidence, best, reason, feats)
 
 
+def linker(lexicon, policy: Policy):
+    """``linked(word, text)``: does ``text`` mention ``word`` (see ``Lexicon.link``)? None without a lexicon."""
+    if lexicon is None:
+        return None
+    return lambda word, text: lexicon.link([word], text)[0] >= policy.word_link
+
+
 def focus_needed(query: Query, policy: Policy) -> float:
     """The share of the focus the evidence must mention: fitted apart for English questions, whose words
-    link to the German passages by embeddings only ("state" ~ "Landes" 0.57)."""
+    link to the German passages by embeddings only, and more weakly."""
     return policy.min_focus_en if query.language == "en" else policy.min_focus
 
 
@@ -80,12 +87,11 @@ def _score(query: Query, hits: Sequence[Hit], policy: Policy, lexicon, context, 
     for hit in hits[:POOL_HITS]:
         if hit.chunk.kind in ("question", "card", "meta"):
             continue  # the asker's questions and the header are not evidence for the answer
+        passage = " ".join((*hit.chunk.heading, hit.chunk.text))
+        missing = next((f for f in names if lexicon.link([f], passage, names=True)[0] < policy.word_link), "")
         for span in hit.spans:
             text = context(span) if context else span.text
-            coverage, links = lexicon.coverage(query.focus, text, policy.word_link) if (lexicon and query.focus) \
-                else (1.0, [])
-            missing = next((f for f in names if lexicon.link(
-                [f], " ".join((*span.chunk.heading, span.chunk.text)), names=True)[0] < policy.word_link), "")
+            coverage = lexicon.coverage(query.focus, text, policy.word_link)[0] if (lexicon and query.focus) else 1.0
             found = _find(query, span.text, linked)
             rank = span.score + FOCUS_WEIGHT * coverage + TYPE_WEIGHT * bool(found) - NAME_PENALTY * bool(missing)
             pool.append(Scored(span, coverage, missing, found, rank))

@@ -32,6 +32,15 @@ class Lexicon:
                  groups: Sequence[str] = ()):
         self.vocabulary = list(vocabulary)
         self.row = {w: i for i, w in enumerate(self.vocabulary)}
+        # compound lookups (see compound_columns): every folded word by its own stem and by its prefixes
+        self._by_stem: dict[str, list[int]] = {}
+        self._by_fold: dict[str, list[int]] = {}
+        for i, w in enumerate(fold(w) for w in self.vocabulary):
+            self._by_fold.setdefault(w, []).append(i)
+            if len(w) >= 6:
+                self._by_stem.setdefault(w[:max(5, len(w) - 3)], []).append(i)
+        self._folded = "\n" + "\n".join(fold(w) for w in self.vocabulary) + "\n"
+        self._starts = np.array([m.start() + 1 for m in re.finditer("\n", self._folded)][:-1], dtype=int)
         self.vectors = vectors
         self.embedder = embedder
         # which passage uses which corpus word, for how specific a focus word is (see _weight)
@@ -45,10 +54,18 @@ class Lexicon:
         self.doc_uses = np.stack([self.uses[[g == d for g in groups]].any(axis=0) for d in self.documents]) \
             if self.documents and len(groups) == len(texts) else np.zeros((0, len(self.vocabulary)), dtype=bool)
 
-    def _folded(self) -> list[str]:
-        if not hasattr(self, "_folded_vocabulary"):
-            self._folded_vocabulary = [fold(w) for w in self.vocabulary]
-        return self._folded_vocabulary
+    def compound_columns(self, f: str) -> list[int]:
+        """The vocabulary words that ``_compound`` links to the folded word ``f`` ("handel" ~
+        "aussenhandel" and the reverse), found by string search instead of a loop over every word."""
+        if len(f) < 5:
+            return list(self._by_fold.get(f, ()))
+        stem = f[:max(5, len(f) - 3)]
+        cols = {int(np.searchsorted(self._starts, m.start(), side="right")) - 1
+                for m in re.finditer(re.escape(stem), self._folded)}
+        for a in range(len(f)):  # words whose own stem stands in f
+            for b in range(a + 5, len(f) + 1):
+                cols.update(self._by_stem.get(f[a:b], ()))
+        return sorted(cols)
 
     def mentions(self, focus: Sequence[str], threshold: float) -> dict[str, list[bool]]:
         """For each document, which focus words it uses: the word itself, a compound containing it, or
@@ -59,8 +76,7 @@ class Lexicon:
         linked = (fv @ self.vectors.T) >= max(threshold, NAME_LINK)  # focus x vocabulary: strong links only
         for i, f in enumerate(focus):
             ff = fold(f)
-            if len(ff) >= 5:
-                linked[i] |= np.array([_compound(ff, (w,)) for w in self._folded()])
+            linked[i, self.compound_columns(ff)] = True
         hit = (self.doc_uses[:, None, :] & linked[None, :, :]).any(axis=2)  # documents x focus
         return {d: [bool(x) for x in hit[k]] for k, d in enumerate(self.documents)}
 

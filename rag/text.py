@@ -75,8 +75,10 @@ YEAR = re.compile(r"\b(?:1[89]\d\d|20\d\d)\b")  # a year as a whole word: 1800-2
 _CLOSED = re.compile(r"[.!?…][\"'“”»)\]]*$")
 
 
-def evidence_units(text: str, max_chars: int = 700) -> list[tuple[int, int]]:
-    """Spans that can be quoted on their own: sentences, with fragments joined to what follows.
+@lru_cache(maxsize=1024)
+def evidence_units(text: str, max_chars: int = 700) -> tuple[tuple[int, int], ...]:
+    """Spans that can be quoted on their own: sentences, with fragments joined to what follows
+    (cached: scoring and quoting ask for the units of the same passage once per span).
 
     A heading ("Hochschule Wismar"), a line ending in ":" or "," (a list intro, a list item) is
     no statement by itself, so it is joined with the next sentences until one closes with ".",
@@ -108,7 +110,7 @@ def evidence_units(text: str, max_chars: int = 700) -> list[tuple[int, int]]:
             cur = None
     if cur is not None:
         units.append(cur)
-    return units
+    return tuple(units)
 
 
 def _is_heading(sentence: str) -> bool:
