@@ -83,7 +83,7 @@ def calibrate(pipeline, gold_paths: list[Path]) -> tuple[policies.Policy, dict]:
     names = ", ".join(Path(g).name for g in gold_paths)
     # the thresholds fitted elsewhere (generated-sentence support, translations) stay as shipped
     shipped = policies.load(policies.SHIPPED, pipeline.embedder.fingerprint)
-    others = "; ".join(n for n in shipped.fitted_on.split("; ")[1:])
+    others = "; ".join(shipped.fitted_on.split("; ")[1:])  # the notes of those other fits
     pol = pipeline.policy.with_(min_similarity=fitted["min_similarity"], min_focus=fitted["min_focus"],
                                 min_focus_en=fitted["min_focus_en"],
                                 strong_similarity=fitted["strong_similarity"], min_support=shipped.min_support,

@@ -167,8 +167,9 @@ def _meta(query: Query, chunks: Sequence[Chunk], hits: Sequence[Hit] = ()) -> An
     if query.meta.startswith("question_text"):
         number = question_number(query.resolved)
         main = number.split(" ")[0]
-        asked = [c for c in chunks if c.kind == "question" and (c.number == number or (
-            number == main and (c.number or "").split(" ")[0] == main)) and (not docs or c.doc_id in docs)]
+        whole = number == main  # "question 7" quotes 7 with its sub-questions; "7 b)" only 7 b)
+        asked = [c for c in chunks if c.kind == "question" and (not docs or c.doc_id in docs)
+                 and ((c.number or "").split(" ")[0] == main if whole else c.number == number)]
         order = [h.chunk.doc_id for h in hits]
         asked.sort(key=lambda c: order.index(c.doc_id) if c.doc_id in order else len(order))
         asked = [c for c in asked if c.doc_id == asked[0].doc_id][:MAX_PAPERS] if asked else []
@@ -181,7 +182,7 @@ def _meta(query: Query, chunks: Sequence[Chunk], hits: Sequence[Hit] = ()) -> An
         if m:
             cit = Citation(len(cits) + 1, card_chunk, card_chunk.text[m.start():m.end()], m.start(), m.end())
             line = render.card_line(label, m.group(1), lang, cit.n)
-            paper = re.search(r"^Drucksache: (.+)$", card_chunk.text, re.M)
+            paper = re.search(rf"^{card_labels['number']}: (.+)$", card_chunk.text, re.M)
             cits.append(cit)
             lines.append(f"{paper.group(1)}: {line}" if paper and len(cards) > 1 else line)
     if not cits:
