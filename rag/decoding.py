@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from .errors import InputError, ModelError
+from .head import Logits
 
 # --------------------------------------------------------------------------- pure helpers
 
@@ -52,6 +53,16 @@ def stop_cut(text: str, stops: Sequence[str]) -> tuple[int, bool]:
                 hold = k
                 break
     return len(text) - hold, False
+
+
+def shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading token ids ``a`` and ``b`` have in common."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 class SpanConstraint:
@@ -112,6 +123,7 @@ def token_variants(piece: str, marker: str) -> set[str]:
 _LOADED: dict[tuple[str, bool], tuple[object, object]] = {}  # (path, quantize) -> (model, tokenizer)
 _NEWLINES: dict[str, frozenset[int]] = {}  # path -> ids of tokens containing a line break
 _VOCAB: dict[str, tuple[dict[str, int], str]] = {}  # path -> (piece -> id, word-start marker)
+_SHORTLIST: dict[str, object] = {}  # path -> rag.head.Int8Head (or None: not available)
 _LOAD_LOCK = threading.Lock()
 
 
@@ -184,35 +196,52 @@ class CausalLM:
     # ---- forward passes
 
     def _prefill(self, ids: list[int]):
-        """(cache, logits of the next token) after ``ids``; the last prompt's state is reused."""
+        """(cache, logits of the next token) after ``ids``. The last prompt's state is reused as far as
+        the two prompts agree (prompts of one template share their instructions and examples)."""
         import torch
 
         memo = self._memo
         with torch.inference_mode():
             if memo is not None and memo[0] == tuple(ids):
                 return copy.deepcopy(memo[1]), memo[2]
-            if memo is not None and len(memo[0]) < len(ids) and tuple(ids[:len(memo[0])]) == memo[0]:
-                cache, rest = copy.deepcopy(memo[1]), ids[len(memo[0]):]
-            else:
-                cache, rest = None, ids
+            cache, rest = self._reuse(ids)
             out = self.model(input_ids=torch.tensor([rest]), cache=cache, use_cache=True, logits_to_keep=1)
             logits = out.logits[0, -1].float()
             self._memo = (tuple(ids), copy.deepcopy(out.cache), logits)
             return out.cache, logits
 
-    def _decode(self, ids: list[int], max_new_tokens: int, choose, *, full: bool = True) -> Iterator[int]:
+    def _reuse(self, ids: list[int]):
+        """(cache, ids still to run): the last prompt's cache cut back to the prefix it shares with
+        ``ids`` (at least one token is left to run, for its logits); (None, ids) when nothing is shared
+        or the cache cannot be cut (e.g. a sliding window already full)."""
+        memo = self._memo
+        keep = min(shared_prefix(memo[0], ids), len(ids) - 1) if memo is not None else 0
+        if keep <= 0:
+            return None, ids
+        cache = copy.deepcopy(memo[1])
+        try:
+            cache.crop(keep - cache.get_seq_length())  # a negative count: the tokens to remove
+        except (AttributeError, RuntimeError, ValueError):
+            return None, ids
+        return cache, ids[keep:]
+
+    def _decode(self, ids: list[int], max_new_tokens: int, choose, *, full: bool = True,
+                shortlist: bool = False) -> Iterator[int]:
         """Greedy decoding. ``choose(logit_of, step)`` returns the next token id or None to stop, where
-        ``logit_of(idx)`` gives the logits of the token ids in tensor ``idx`` (``None``: all of them).
+        ``logit_of(idx)`` gives the logits of the token ids in tensor ``idx`` (``None``: all of them)
+        and ``logit_of.argmax()`` the best token.
 
         With ``full=False`` only the requested rows of the output head are computed (the head of a 262k
-        vocabulary costs more than all decoder layers together); ``logit_of(None)`` is then unavailable.
-        Soft-capping, if the model has it, is left out there: it is monotonic, so argmaxes are unchanged.
+        vocabulary costs more than all decoder layers together), and with ``shortlist`` the argmax comes
+        from an int8 copy of the head re-scored in float32 (rag/head.py). Soft-capping, if the
+        model has it, is left out there: it is monotonic, so argmaxes are unchanged.
         """
         import torch
 
         cache, logits = self._prefill(ids)
         head = None if full else self._head()
-        logit_of = lambda idx, lg=logits: lg if idx is None else lg[idx]  # noqa: E731
+        fast = self._shortlist() if head is not None and shortlist else None
+        logit_of = Logits(logits)
         for step in range(max_new_tokens):
             token = choose(logit_of, step)
             if token is None:
@@ -224,12 +253,23 @@ class CausalLM:
             with torch.inference_mode():
                 if head is None:
                     out = self.model(input_ids=x, cache=cache, use_cache=True, logits_to_keep=1)
-                    logit_of = lambda idx, lg=out.logits[0, -1].float(): lg if idx is None else lg[idx]  # noqa: E731
+                    logit_of = Logits(out.logits[0, -1].float())
                 else:
                     decoder, weight, bias = head
                     out = decoder(input_ids=x, cache=cache, use_cache=True)
-                    logit_of = lambda idx, h=out.last_hidden_state[0, -1]: _rows(weight, bias, idx, h)  # noqa: E731
+                    logit_of = Logits(hidden=out.last_hidden_state[0, -1], head=(weight, bias), fast=fast)
             cache = out.cache
+
+    def _shortlist(self):
+        """The int8 shortlist head of this model (built once per model, on first use), or None."""
+        if self.path not in _SHORTLIST:
+            with _LOAD_LOCK:
+                if self.path not in _SHORTLIST:
+                    from .head import shortlist_head
+
+                    _, weight, bias = self._head()
+                    _SHORTLIST[self.path] = shortlist_head(weight, bias)
+        return _SHORTLIST[self.path]
 
     def _head(self):
         """(decoder, head weight, head bias) when the output head is a plain Linear, else None."""
@@ -249,11 +289,11 @@ class CausalLM:
         stop_ids = self._stop_ids()
 
         def greedy(logit_of, step):
-            token = int(logit_of(None).argmax())
+            token = logit_of.argmax()
             return None if token in stop_ids else token
 
         tok, out, emitted = self.tokenizer, [], 0
-        for token in self._decode(self._encode_prompt(prompt), max_new_tokens, greedy):
+        for token in self._decode(self._encode_prompt(prompt), max_new_tokens, greedy, full=False, shortlist=True):
             out.append(token)
             text = tok.decode(out, skip_special_tokens=True, clean_up_tokenization_spaces=False)
             if text.endswith("\ufffd"):  # half of a multi-byte character; wait for the rest
@@ -368,11 +408,3 @@ def _load(path: str, quantize: bool, threads: int | None):
             model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     return model, tok
 
-
-def _rows(weight, bias, idx, hidden):
-    """Logits of the token ids ``idx`` only: ``hidden @ weight[idx].T (+ bias)``."""
-    import torch
-
-    with torch.inference_mode():
-        out = weight[idx] @ hidden
-        return out if bias is None else out + bias[idx]

@@ -7,7 +7,8 @@
   writes a free answer with [n] markers, which rag/generated.py verifies sentence by sentence.
 - ``FakeGenerator``: scripted and deterministic, for fast tests.
 
-``make_generator(settings)`` picks one from ``settings.generator``.
+``make_generator(settings)`` picks one from ``settings.generator``. The in-process model and the fake
+also ``stream`` task "translate", so rag/translate.py can stop a translation that already fails a check.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import re
 import threading
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Iterator, Protocol, Sequence
 
 from .errors import InputError
 from .text import split_sentences
@@ -131,12 +132,24 @@ class TransformersGenerator:
         span = self.lm.copy_span(prompt, source, max_new_tokens=request.max_new_tokens)
         return Generation(span, (Claim(span, (n,)),) if span else ())
 
+    def stream(self, request: GenerationRequest) -> Iterator[str]:
+        """Task "translate" as it is written, piece by piece; closing the iterator stops the model (the
+        caller may see early that a translation cannot be shown)."""
+        if request.task != "translate":
+            raise InputError(f"only task 'translate' streams, not {request.task!r}")
+        if not request.passages:
+            return
+        with self._lock:
+            yield from self._translation(request)
+
     def _translate(self, request: GenerationRequest) -> Generation:
         """Passage 1 in ``request.language`` (only English has a prompt), one line, no claims."""
+        return Generation("".join(self._translation(request)).strip())
+
+    def _translation(self, request: GenerationRequest) -> Iterator[str]:
         _, passage = request.passages[0]
         prompt = template("translate", request.language).replace("{text}", " ".join(passage.split())).rstrip()
-        text = self.lm.complete(prompt, max_new_tokens=request.max_new_tokens, stop=["\n"])
-        return Generation(text.strip())
+        return self.lm.stream(prompt, max_new_tokens=request.max_new_tokens, stop=["\n"])
 
 
 def _lang(language: str) -> str:
@@ -163,6 +176,12 @@ class FakeGenerator:
 
     def warm_up(self) -> None:
         pass
+
+    def stream(self, request: GenerationRequest) -> Iterator[str]:
+        """Task "translate" word by word (the text ``generate`` would return)."""
+        if request.task != "translate":
+            raise InputError(f"only task 'translate' streams, not {request.task!r}")
+        yield from re.findall(r"\s*\S+", self.generate(request).text)
 
     def generate(self, request: GenerationRequest) -> Generation:
         if request.task not in TASKS:

@@ -9,7 +9,7 @@ from rag.config import Settings
 from rag.decoding import SpanConstraint, collapse_whitespace, stop_cut, token_variants
 from rag.errors import InputError, ModelError
 from rag.generation import (FakeGenerator, TransformersGenerator, answer_prompt, make_generator, markers,
-                            split_claims)
+                            split_claims, template)
 from rag.types import Claim, GenerationRequest
 
 # ---------------------------------------------------------------- pure helpers
@@ -167,9 +167,9 @@ class _StubLM:
         self.calls.append(("copy_span", prompt, source))
         return source.split(":")[0]
 
-    def complete(self, prompt, *, max_new_tokens, stop=()):
-        self.calls.append(("complete", prompt, tuple(stop)))
-        return " In 2016: EUR 5.458 million.\n"
+    def stream(self, prompt, *, max_new_tokens, stop=()):
+        self.calls.append(("stream", prompt, tuple(stop)))
+        yield from (" In 2016:", " EUR 5.458", " million.")  # CausalLM.stream ends before a stop string
 
 
 def test_transformers_answer_is_a_copied_span_citing_passage_one(tmp_path):
@@ -192,6 +192,19 @@ def test_transformers_translate_is_one_line_without_claims(tmp_path):
     assert prompt.endswith("German: Jahr 2016: 5,458 Mio. Euro\nEnglish:") and stop == ("\n",)
     with pytest.raises(InputError, match="no translate prompt"):
         gen.generate(GenerationRequest(task="translate", question="", language="fr", passages=((1, "x"),)))
+
+
+def test_transformers_translate_streams_and_a_closed_stream_frees_the_model(tmp_path):
+    gen = TransformersGenerator(tmp_path)
+    gen.lm = _StubLM()
+    req = GenerationRequest(task="translate", question="", language="en", passages=((1, "Jahr 2016: 5,458 Mio. Euro"),))
+    pieces = gen.stream(req)
+    assert next(pieces) == " In 2016:"
+    pieces.close()  # the caller saw enough: the model's lock must be free again
+    assert gen.generate(req).text == "In 2016: EUR 5.458 million."
+    assert "".join(gen.stream(req)) == " In 2016: EUR 5.458 million."
+    with pytest.raises(InputError, match="only task 'translate' streams"):
+        list(gen.stream(_req()))
 
 
 def test_translate_examples_are_not_from_the_paper():
@@ -286,3 +299,28 @@ def test_real_stream_joins_to_complete(real_generator):
     parts = list(real_generator.lm.stream(prompt, max_new_tokens=16, stop=["\n"]))
     assert "".join(parts) == real_generator.lm.complete(prompt, max_new_tokens=16, stop=["\n"])
     assert "\n" not in "".join(parts)
+
+
+@pytest.mark.real
+def test_real_shortlist_decoding_writes_what_the_full_head_writes(real_generator):
+    lm = real_generator.lm
+    greedy = lambda logit_of, step: logit_of.argmax()  # noqa: E731
+    for sentence in ("Die Republik Kasachstan ist eine der leistungsfähigsten Volkswirtschaften in Zentralasien.",
+                     "Jahr 2016: 5,458 Mio. Euro (Platz 98),"):
+        ids = lm._encode_prompt(template("translate", "en").replace("{text}", sentence).rstrip())
+        assert list(lm._decode(ids, 24, greedy, full=False, shortlist=True)) == list(lm._decode(ids, 24, greedy))
+
+
+@pytest.mark.real
+def test_real_prompt_reuse_gives_the_logits_of_a_fresh_prompt(real_generator):
+    import torch
+
+    lm = real_generator.lm
+    first, second = (lm._encode_prompt(template("translate", "en").replace("{text}", s).rstrip())
+                     for s in ("Der Hafen wurde 2019 erweitert.", "Die Stadt liegt an der Ostsee."))
+    lm._memo = None
+    _, fresh = lm._prefill(second)
+    lm._prefill(first)
+    cache, reused = lm._prefill(second)  # the template part comes from the first prompt's cache
+    assert cache.get_seq_length() == len(second)
+    assert torch.allclose(fresh, reused, atol=1e-3) and int(fresh.argmax()) == int(reused.argmax())
