@@ -224,8 +224,8 @@ def _calibrate(args) -> int:
     pipeline = _default_pipeline(settings, {})
     pol, info = calibrate(pipeline, files)
     print(f"policy fitted on {pol.fitted_on}: min_similarity={pol.min_similarity} min_focus={pol.min_focus} "
-          f"min_focus_en={pol.min_focus_en} "
-          f"strong_similarity={pol.strong_similarity}\nsaved: {info['path']}")
+          f"strong_similarity={pol.strong_similarity}; English: min_similarity={pol.min_similarity_en} "
+          f"min_focus={pol.min_focus_en} strong_similarity={pol.strong_similarity_en}\nsaved: {info['path']}")
     return 0
 
 

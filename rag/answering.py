@@ -46,7 +46,7 @@ def answer_stream(query: Query, hits: Sequence[Hit], policy: Policy, *, lexicon=
         return
     citations = cite(decision.evidence)
     linked = linker(lexicon, policy)
-    direct = direct_answer(query, decision, citations, linked)
+    direct = direct_answer(query, decision, citations, linked) or _excerpt(query, decision, citations, linked)
     text = render.compose(direct, citations, lang)
     yield text  # verified quotes (and the typed answer) first
     mode = "extractive"
@@ -104,6 +104,17 @@ def direct_answer(query: Query, decision: Decision, citations: Sequence[Citation
     if kind == "money" and not re.search(r"euro|eur|€|dollar", raw, re.I):
         raw = f"{raw} {candidates.table_unit(span.text)}"  # a table cell: the unit is in the header
     return render.typed(kind, raw, lang, n, year if year and year not in raw else "")
+
+
+def _excerpt(query: Query, decision: Decision, citations: Sequence[Citation], linked=None) -> str:
+    """A German reader's direct answer to a descriptive question: the words of the best sentence that
+    answer it (at most 25), verbatim. An English reader gets the translation or the pointer instead."""
+    if query.language != "de" or decision.best is None:
+        return ""
+    span = decision.best.span
+    a, b = candidates.excerpt(span.text, query.focus, linked)
+    return render.excerpt(span.text[a:b], cut_before=bool(span.text[:a].strip()),
+                          cut_after=bool(span.text[b:].strip(" .\n")), n=_n_of(span, citations), language=query.language)
 
 
 def _line(text: str, a: int, b: int) -> str:

@@ -159,3 +159,38 @@ def count_word(n: int, language: str) -> str:
     words = {"de": "null eins zwei drei vier fünf sechs sieben acht neun zehn elf zwölf".split(),
              "en": "zero one two three four five six seven eight nine ten eleven twelve".split()}[language]
     return words[n] if 0 <= n < len(words) else str(n)
+
+
+_CLAUSE_END = re.compile(r"[,;:](?=\s)|\s(?=–\s)|\n")
+MAX_EXCERPT_WORDS = 25
+
+
+def excerpt(text: str, focus=(), linked=None, max_words: int = MAX_EXCERPT_WORDS) -> tuple[int, int]:
+    """The part of a sentence that answers a descriptive question, as (start, end) into ``text``: the
+    whole of it when it has at most ``max_words`` words, else the run of clauses (cut at , ; : – and
+    line ends) of at most ``max_words`` words that mentions most focus words (``linked(word, text)``;
+    a shared stem without a linker), the earliest of equals."""
+    start = len(text) - len(text.lstrip())
+    end = len(text.rstrip())
+    if len(text[start:end].split()) <= max_words:
+        return start, end
+    cuts = [start] + [m.end() for m in _CLAUSE_END.finditer(text, start, end)] + [end]
+    pieces = [(a, b) for a, b in zip(cuts, cuts[1:]) if text[a:b].strip()]
+    mentions = linked or (lambda w, t: w.lower()[:5] in t.lower())
+    best, best_key = None, None
+    for i in range(len(pieces)):
+        for j in range(i, len(pieces)):
+            a, b = pieces[i][0], pieces[j][1]
+            if len(text[a:b].split()) > max_words:
+                break
+            key = (sum(bool(mentions(w, text[a:b])) for w in focus), b - a, -a)
+            if best_key is None or key > best_key:
+                best, best_key = (a, b), key
+    if best is None:  # one clause longer than max_words: its first max_words words
+        a, b = pieces[0]
+        words = list(re.finditer(r"\S+", text[a:b]))[:max_words]
+        best = (a, a + words[-1].end())
+    a, b = best
+    a += len(text[a:b]) - len(text[a:b].lstrip())
+    b -= len(text[a:b]) - len(text[a:b].rstrip(" ,;:–\n"))
+    return a, b

@@ -54,12 +54,13 @@ def decide(query: Query, hits: Sequence[Hit], policy: Policy, lexicon=None, cont
     feats = {"similarity": similarity, "best_similarity": best.span.similarity, "coverage": best.coverage,
              "typed": bool(best.found) or query.expected not in TYPED, "links": _links(query, best, lexicon, context)}
     evidence = select(query, pool, best, policy)
+    min_similarity, min_focus, strong = policy.for_language(query.language)
     reason = ""
-    if similarity < policy.min_similarity:
+    if similarity < min_similarity:
         reason = "nothing in the paper is close to the question"
     elif best.missing:
         reason = f"the evidence does not mention {best.missing}"
-    elif best.coverage < focus_needed(query, policy) and best.span.similarity < policy.strong_similarity:
+    elif best.coverage < min_focus and best.span.similarity < strong:
         reason = "the evidence does not mention what is asked for"
     elif query.expected in TYPED and not any(_typed(query, e, linked) for e in evidence):
         reason = f"the evidence holds no {query.expected}"
@@ -73,12 +74,6 @@ def linker(lexicon, policy: Policy):
     if lexicon is None:
         return None
     return lambda word, text: lexicon.link([word], text)[0] >= policy.word_link
-
-
-def focus_needed(query: Query, policy: Policy) -> float:
-    """The share of the focus the evidence must mention: fitted apart for English questions, whose words
-    link to the German passages by embeddings only, and more weakly."""
-    return policy.min_focus_en if query.language == "en" else policy.min_focus
 
 
 def _score(query: Query, hits: Sequence[Hit], policy: Policy, lexicon, context, linked=None) -> list[Scored]:

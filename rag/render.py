@@ -110,6 +110,12 @@ def trend(a: str, ya: str, b: str, yb: str, up: bool, language: str, n: int) -> 
         a=value(a, "money", language), ya=ya, b=value(b, "money", language), yb=yb, n=n)
 
 
+def excerpt(text: str, cut_before: bool, cut_after: bool, n: int, language: str) -> str:
+    """Verbatim words of a quote as the direct answer ("…" where the sentence goes on)."""
+    shown = ("… " if cut_before else "") + " ".join(text.split()) + (" …" if cut_after else "")
+    return frames(language)["excerpt"].format(text=shown, n=n)
+
+
 def quotes(citations: Sequence[Citation]) -> str:
     return " ".join(f"„{c.quote.strip()}“ [{c.n}]" for c in citations)
 
@@ -118,6 +124,8 @@ def compose(direct: str, citations: Sequence[Citation], language: str, note: str
     """The answer text: the direct answer (or the lead), an optional note (a translation, a pointer),
     then the quotes as evidence."""
     f = frames(language)
+    if direct and direct == quotes(citations):  # the whole quote is the direct answer: shown once
+        return direct
     if not direct:
         body = f"{f['lead']} {quotes(citations)}"
         return f"{note}\n\n{body}" if note else body
