@@ -213,7 +213,7 @@ def _fields(q: str):
 
 def question_number(q: str) -> str:
     """ "3" for "Was fragt Frage 3?", "2 b)" for "question 2b", "2" for "the second question"."""
-    m = re.search(r"\b(?:frage|question)\s*(?:nr\.?\s*)?(\d+)\s*([a-z])?\)?", q, _I)
+    m = re.search(r"\b(?:frage|question)\s*(?:nr\.?\s*)?(\d+)(?:\s*([a-z])(?:\)|\b))?", q, _I)
     if m:
         return f"{m.group(1)} {m.group(2)})" if m.group(2) else m.group(1)
     m = re.search(r"\b(" + "|".join(_ORDINAL_WORDS) + r")n?\s+(?:frage|question)", q, _I)

@@ -50,3 +50,4 @@ def test_question_number():
     assert question_number("Was fragt Frage 3?") == "3"
     assert question_number("What does question 2b ask?") == "2 b)"
     assert question_number("What did the second question ask?") == "2"
+    assert question_number("Question 7 has two sub-questions. What are they?") == "7"  # "h" of "has" is no sub-question
