@@ -194,3 +194,49 @@ def excerpt(text: str, focus=(), linked=None, max_words: int = MAX_EXCERPT_WORDS
     a += len(text[a:b]) - len(text[a:b].lstrip())
     b -= len(text[a:b]) - len(text[a:b].rstrip(" ,;:–\n"))
     return a, b
+
+
+_CELL = re.compile(r"\S+(?: \S+)*")  # cells are separated by two or more spaces
+_VALUE = re.compile(r"-?\d[\d.]*(?:,\d+)?\*?|–|-")
+_HEADING_CELL = re.compile(r"(?:19|20)\d\d(?:/\d\d(?:\d\d)?)?\*?|.*[^\W\d_].*")
+_UNIT = re.compile(r"\((?:in\s+)?([^()]{1,30})\)\s*$")
+
+
+def table_row(text: str, pos: int) -> tuple[str, list[tuple[str, int, int]], str, int] | None:
+    """The table row of ``text`` at offset ``pos``, read with its header: (row label, [(column label,
+    start, end) of each value], unit from the table's title line, e.g. "Anzahl" or "Mio. Euro", offset
+    of the header line), or None when the line is not a row of label and figures under a header of as
+    many columns."""
+    ls = text.rfind("\n", 0, pos) + 1
+    le = text.find("\n", pos)
+    le = len(text) if le < 0 else le
+    cells = [(m.group(), ls + m.start(), ls + m.end()) for m in _CELL.finditer(text[ls:le].replace("\t", "  "))]
+    cells = _split_cells(cells)
+    if len(cells) < 2 or not all(_VALUE.fullmatch(c[0]) for c in cells[1:]):
+        return None
+    above = text[:ls].rstrip("\n").split("\n")
+    for k in range(len(above) - 1, max(-1, len(above) - 12), -1):
+        head = _split_cells([(m.group(), 0, 0) for m in _CELL.finditer(above[k].replace("\t", "  "))])
+        if not head:
+            continue
+        labels = [h[0] for h in head]
+        if len(labels) in (len(cells), len(cells) - 1) and all(_HEADING_CELL.fullmatch(x) for x in labels[-(len(cells) - 1):]) \
+                and not all(_VALUE.fullmatch(x) for x in labels[-(len(cells) - 1):]):
+            cols = labels[-(len(cells) - 1):]
+            title = next((t for t in reversed(above[max(0, k - 4):k]) if _UNIT.search(t.strip())), "")
+            unit = _UNIT.search(title.strip()).group(1) if title else ""
+            header_at = len("\n".join(above[:k])) + (1 if k else 0)
+            return cells[0][0], [(c, s, e) for c, (_, s, e) in zip(cols, cells[1:])], unit, header_at
+    return None
+
+
+def _split_cells(found):
+    """Cells of a line split on runs of two or more spaces (``_CELL`` keeps single spaces inside)."""
+    out = []
+    for text, s, e in found:
+        parts = re.split(r"\s{2,}", text)
+        at = s
+        for p in parts:
+            out.append((p, at, at + len(p)))
+            at += len(p) + 2
+    return out

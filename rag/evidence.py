@@ -22,6 +22,7 @@ FOCUS_WEIGHT = 0.3  # how much the share of linked focus words adds to a span's 
 TYPE_WEIGHT = 0.3  # and a candidate of the expected type
 NAME_PENALTY = 0.3  # and a name asked about (that the paper has elsewhere) missing from the span takes off
 CONTINUATION_CHARS = 450  # a following sentence of the same paragraph is quoted too, up to this length
+NUMERIC = ("money", "count", "percentage")  # kinds a table's figures answer
 TYPED = ("person", "organisation", "name", "place", "date", "money", "count", "percentage", "rank")
 _CONNECTIVE = re.compile(r"^(Daher|Deshalb|Deswegen|Dabei|Dies|Diese[rsm]?|Dazu|Darüber hinaus|Somit|Damit|Hierbei|"
                          r"Hierzu|Dadurch|Dafür|Trotzdem|Dennoch|Allerdings|Auch diesbezüglich)\b")
@@ -87,7 +88,7 @@ def _score(query: Query, hits: Sequence[Hit], policy: Policy, lexicon, context, 
         for span in hit.spans:
             text = context(span) if context else span.text
             coverage = lexicon.coverage(query.focus, text, policy.word_link)[0] if (lexicon and query.focus) else 1.0
-            found = _find(query, span.text, linked)
+            found = _find(query, span.text, linked) or cells(query, span)
             rank = span.score + FOCUS_WEIGHT * coverage + TYPE_WEIGHT * bool(found) - NAME_PENALTY * bool(missing)
             pool.append(Scored(span, coverage, missing, found, rank))
     return pool
@@ -128,10 +129,22 @@ def counts(query: Query, text: str, linked=None) -> list:
     return found
 
 
+def cells(query: Query, span: Span) -> list:
+    """The figures of a table row the span is (offsets into span.text), for a question asking for a
+    number: the columns naming an asked year, else every column."""
+    if query.expected not in NUMERIC:
+        return []
+    row = candidates.table_row(span.chunk.text, span.start)
+    if not row or not span.start <= row[1][0][1] < span.end + 1:
+        return []
+    asked = [c for c in row[1] if any(c[0].startswith(y) for y in query.years)]
+    return [(s - span.start, e - span.start, query.expected) for _, s, e in (asked or row[1])]
+
+
 def _typed(query: Query, span: Span, linked=None) -> bool:
     if query.expected == "count" and _list_of(span):
         return True
-    return bool(_find(query, span.text, linked))
+    return bool(_find(query, span.text, linked) or cells(query, span))
 
 
 def _list_of(span: Span) -> list:
@@ -175,6 +188,10 @@ def select(query: Query, pool: list[Scored], best: Scored, policy: Policy) -> li
                 chosen.append(s.span)
     elif others and others[0].rank >= best.rank - policy.second_margin:
         chosen.append(others[0].span)
+    row = candidates.table_row(chunk.text, best.span.start) if cells(query, best.span) else None
+    if row:  # a table's figure is quoted with the header that says what its columns are
+        end = chunk.text.find("\n", row[3])
+        chosen.insert(0, Span(chunk, row[3], end if end > 0 else len(chunk.text), best.span.score, best.span.similarity))
     have = {y for s in chosen for y in YEAR.findall(s.text)}
     for y in query.years:
         if y not in have:

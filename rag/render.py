@@ -92,6 +92,19 @@ def typed(kind: str, raw: str, language: str, n: int, year: str = "") -> str:
     return f["typed"].format(value=shown, when=when, n=n)
 
 
+def table_cells(row: str, picked: Sequence[tuple[str, str]], unit: str, kind: str, language: str, n: int) -> str:
+    """Figures of one table row: "538 (Detmold, 2021/22)", or every column when no year was asked."""
+    def shown(cell):
+        if kind == "money" or re.search(r"euro|eur|€", unit, re.I):
+            return value(f"{cell} {unit}", "money", language)
+        return number_en(cell) if language == "en" else cell
+    if len(picked) == 1:
+        col, cell = picked[0]
+        return frames(language)["typed"].format(value=shown(cell), when=f" ({row}, {col})", n=n)
+    listed = "; ".join(f"{col}: {shown(cell)}" for col, cell in picked)
+    return frames(language)["typed"].format(value=f"{row}: {listed}", when=f" ({unit})" if unit else "", n=n)
+
+
 def derived_count(word: str, language: str, n: int) -> str:
     return frames(language)["count_derived"].format(value=word, n=n)
 
