@@ -142,3 +142,17 @@ def test_english_questions_have_their_own_fitted_thresholds():
     assert pol.for_language("en") == (0.3, 0.3, pol.strong_similarity)
     assert pol.for_language("de") == (0.45, 0.6, pol.strong_similarity)
     assert Policy(min_similarity=0.4).for_language("en")[0] == 0.4  # not fitted apart: as German
+
+
+def test_calibration_prefers_answering_when_the_dev_set_cannot_tell():
+    from eval.calibrate import TIE, fit
+
+    def row(answerable, similarity):
+        return {"answerable": answerable, "correct": answerable, "hard_refusal": False, "meta": False,
+                "similarity": similarity, "best_similarity": similarity, "coverage": 1.0}
+    answerable = [row(True, 0.5) for _ in range(50)]
+    # refusing below 0.2 catches one unanswerable question of two: a real gain (0.25), taken
+    assert fit(answerable + [row(False, 0.17), row(False, 0.9)])["min_similarity"] == 0.2
+    # ... one of 101: a gain (0.005) smaller than TIE, not worth the stricter threshold
+    f = fit(answerable + [row(False, 0.17)] + [row(False, 0.9)] * 100)
+    assert f["min_similarity"] == 0.15 and 0 < f["best_score"] - f["score"] < TIE
