@@ -9,7 +9,7 @@ from rag.errors import InputError
 GOLD = Path(__file__).resolve().parent / "gold.jsonl"
 LANGUAGES = ("de", "en")
 TYPES = ("fact", "date", "name", "count", "meta", "list", "yesno", "comparison", "followup", "paraphrase", "typo",
-         "unanswerable", "offtopic", "injection")
+         "description", "table", "unanswerable", "offtopic", "injection")
 NOT_ANSWERABLE_TYPES = ("unanswerable", "offtopic")  # an injection may wrap a real question
 REQUIRED = ("id", "language", "type", "question", "answerable", "facts", "evidence")
 OPTIONAL = ("history", "forbidden", "source")

@@ -119,7 +119,8 @@ SETS = Path(__file__).resolve().parent / "sets"
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "papers"
 # Frozen question sets per paper: (extra documents indexed beside the default corpus). The second paper
 # is added to the product's corpus, as a user would with `rag index build`.
-PAPERS = {"7-844": (), "7-844-fresh": (), "bt-20-4711": (FIXTURES / "bt-20-4711.txt",), "lt-bw-17-999": (FIXTURES / "lt-bw-17-999.txt",)}
+PAPERS = {"7-844": (), "7-844-fresh": (), "bt-20-4711": (FIXTURES / "bt-20-4711.txt",), "lt-bw-17-999": (FIXTURES / "lt-bw-17-999.txt",),
+          "lt-nrw-18-5678": (FIXTURES / "lt-nrw-18-5678.txt",)}
 
 
 def set_files(name: str, split: str) -> list[Path]:
@@ -223,8 +224,8 @@ def _calibrate(args) -> int:
     pipeline = _default_pipeline(settings, {})
     pol, info = calibrate(pipeline, files)
     print(f"policy fitted on {pol.fitted_on}: min_similarity={pol.min_similarity} min_focus={pol.min_focus} "
-          f"min_focus_en={pol.min_focus_en} "
-          f"strong_similarity={pol.strong_similarity}\nsaved: {info['path']}")
+          f"strong_similarity={pol.strong_similarity}; English: min_similarity={pol.min_similarity_en} "
+          f"min_focus={pol.min_focus_en} strong_similarity={pol.strong_similarity_en}\nsaved: {info['path']}")
     return 0
 
 

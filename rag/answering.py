@@ -14,7 +14,7 @@ from typing import Callable, Iterator, Sequence
 
 from . import candidates, render
 from .card import LABELS as card_labels
-from .evidence import Decision, counts, decide, linker
+from .evidence import Decision, cells, counts, decide, linker
 from .language import detect_language
 from .policy import Policy
 from .query import asks_person_name, question_number
@@ -46,7 +46,7 @@ def answer_stream(query: Query, hits: Sequence[Hit], policy: Policy, *, lexicon=
         return
     citations = cite(decision.evidence)
     linked = linker(lexicon, policy)
-    direct = direct_answer(query, decision, citations, linked)
+    direct = direct_answer(query, decision, citations, linked) or _excerpt(query, decision, citations, linked)
     text = render.compose(direct, citations, lang)
     yield text  # verified quotes (and the typed answer) first
     mode = "extractive"
@@ -78,6 +78,9 @@ def direct_answer(query: Query, decision: Decision, citations: Sequence[Citation
             return t
     if kind == "yesno":
         return render.yes_no(not _NEGATION.search(first.quote), lang, first.n)
+    table = _table_answer(query, spans, citations)
+    if table:
+        return table
     if kind == "count":
         found = [(s, c) for s in sorted(spans, key=lambda s: -s.similarity) for c in counts(query, s.text, linked)]
         if found:
@@ -104,6 +107,29 @@ def direct_answer(query: Query, decision: Decision, citations: Sequence[Citation
     if kind == "money" and not re.search(r"euro|eur|€|dollar", raw, re.I):
         raw = f"{raw} {candidates.table_unit(span.text)}"  # a table cell: the unit is in the header
     return render.typed(kind, raw, lang, n, year if year and year not in raw else "")
+
+
+def _table_answer(query: Query, spans: Sequence[Span], citations: Sequence[Citation]) -> str:
+    """A figure read from a table row with its column and row labels ("538 (Detmold, 2021/22)")."""
+    for span in spans:
+        found = cells(query, span)
+        row = candidates.table_row(span.chunk.text, span.start) if found else None
+        if row:
+            at = {s: label for label, s, _ in row[1]}
+            picked = [(at[span.start + a], span.text[a:b]) for a, b, _ in found]
+            return render.table_cells(row[0], picked, row[2], query.expected, query.language, _n_of(span, citations))
+    return ""
+
+
+def _excerpt(query: Query, decision: Decision, citations: Sequence[Citation], linked=None) -> str:
+    """A German reader's direct answer to a descriptive question: the words of the best sentence that
+    answer it (at most 25), verbatim. An English reader gets the translation or the pointer instead."""
+    if query.language != "de" or decision.best is None:
+        return ""
+    span = decision.best.span
+    a, b = candidates.excerpt(span.text, query.focus, linked)
+    return render.excerpt(span.text[a:b], cut_before=bool(span.text[:a].strip()),
+                          cut_after=bool(span.text[b:].strip(" .\n")), n=_n_of(span, citations), language=query.language)
 
 
 def _line(text: str, a: int, b: int) -> str:

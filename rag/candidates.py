@@ -159,3 +159,84 @@ def count_word(n: int, language: str) -> str:
     words = {"de": "null eins zwei drei vier fünf sechs sieben acht neun zehn elf zwölf".split(),
              "en": "zero one two three four five six seven eight nine ten eleven twelve".split()}[language]
     return words[n] if 0 <= n < len(words) else str(n)
+
+
+_CLAUSE_END = re.compile(r"[,;:](?=\s)|\s(?=–\s)|\n")
+MAX_EXCERPT_WORDS = 25
+
+
+def excerpt(text: str, focus=(), linked=None, max_words: int = MAX_EXCERPT_WORDS) -> tuple[int, int]:
+    """The part of a sentence that answers a descriptive question, as (start, end) into ``text``: the
+    whole of it when it has at most ``max_words`` words, else the run of clauses (cut at , ; : – and
+    line ends) of at most ``max_words`` words that mentions most focus words (``linked(word, text)``;
+    a shared stem without a linker), the earliest of equals."""
+    start = len(text) - len(text.lstrip())
+    end = len(text.rstrip())
+    if len(text[start:end].split()) <= max_words:
+        return start, end
+    cuts = [start] + [m.end() for m in _CLAUSE_END.finditer(text, start, end)] + [end]
+    pieces = [(a, b) for a, b in zip(cuts, cuts[1:]) if text[a:b].strip()]
+    mentions = linked or (lambda w, t: w.lower()[:5] in t.lower())
+    best, best_key = None, None
+    for i in range(len(pieces)):
+        for j in range(i, len(pieces)):
+            a, b = pieces[i][0], pieces[j][1]
+            if len(text[a:b].split()) > max_words:
+                break
+            key = (sum(bool(mentions(w, text[a:b])) for w in focus), b - a, -a)
+            if best_key is None or key > best_key:
+                best, best_key = (a, b), key
+    if best is None:  # one clause longer than max_words: its first max_words words
+        a, b = pieces[0]
+        words = list(re.finditer(r"\S+", text[a:b]))[:max_words]
+        best = (a, a + words[-1].end())
+    a, b = best
+    a += len(text[a:b]) - len(text[a:b].lstrip())
+    b -= len(text[a:b]) - len(text[a:b].rstrip(" ,;:–\n"))
+    return a, b
+
+
+_CELL = re.compile(r"\S+(?: \S+)*")  # cells are separated by two or more spaces
+_VALUE = re.compile(r"-?\d[\d.]*(?:,\d+)?\*?|–|-")
+_HEADING_CELL = re.compile(r"(?:19|20)\d\d(?:/\d\d(?:\d\d)?)?\*?|.*[^\W\d_].*")
+_UNIT = re.compile(r"\((?:in\s+)?([^()]{1,30})\)\s*$")
+
+
+def table_row(text: str, pos: int) -> tuple[str, list[tuple[str, int, int]], str, int] | None:
+    """The table row of ``text`` at offset ``pos``, read with its header: (row label, [(column label,
+    start, end) of each value], unit from the table's title line, e.g. "Anzahl" or "Mio. Euro", offset
+    of the header line), or None when the line is not a row of label and figures under a header of as
+    many columns."""
+    ls = text.rfind("\n", 0, pos) + 1
+    le = text.find("\n", pos)
+    le = len(text) if le < 0 else le
+    cells = [(m.group(), ls + m.start(), ls + m.end()) for m in _CELL.finditer(text[ls:le].replace("\t", "  "))]
+    cells = _split_cells(cells)
+    if len(cells) < 2 or not all(_VALUE.fullmatch(c[0]) for c in cells[1:]):
+        return None
+    above = text[:ls].rstrip("\n").split("\n")
+    for k in range(len(above) - 1, max(-1, len(above) - 12), -1):
+        head = _split_cells([(m.group(), 0, 0) for m in _CELL.finditer(above[k].replace("\t", "  "))])
+        if not head:
+            continue
+        labels = [h[0] for h in head]
+        if len(labels) in (len(cells), len(cells) - 1) and all(_HEADING_CELL.fullmatch(x) for x in labels[-(len(cells) - 1):]) \
+                and not all(_VALUE.fullmatch(x) for x in labels[-(len(cells) - 1):]):
+            cols = labels[-(len(cells) - 1):]
+            title = next((t for t in reversed(above[max(0, k - 4):k]) if _UNIT.search(t.strip())), "")
+            unit = _UNIT.search(title.strip()).group(1) if title else ""
+            header_at = len("\n".join(above[:k])) + (1 if k else 0)
+            return cells[0][0], [(c, s, e) for c, (_, s, e) in zip(cols, cells[1:])], unit, header_at
+    return None
+
+
+def _split_cells(found):
+    """Cells of a line split on runs of two or more spaces (``_CELL`` keeps single spaces inside)."""
+    out = []
+    for text, s, e in found:
+        parts = re.split(r"\s{2,}", text)
+        at = s
+        for p in parts:
+            out.append((p, at, at + len(p)))
+            at += len(p) + 2
+    return out

@@ -22,6 +22,7 @@ FOCUS_WEIGHT = 0.3  # how much the share of linked focus words adds to a span's 
 TYPE_WEIGHT = 0.3  # and a candidate of the expected type
 NAME_PENALTY = 0.3  # and a name asked about (that the paper has elsewhere) missing from the span takes off
 CONTINUATION_CHARS = 450  # a following sentence of the same paragraph is quoted too, up to this length
+NUMERIC = ("money", "count", "percentage")  # kinds a table's figures answer
 TYPED = ("person", "organisation", "name", "place", "date", "money", "count", "percentage", "rank")
 _CONNECTIVE = re.compile(r"^(Daher|Deshalb|Deswegen|Dabei|Dies|Diese[rsm]?|Dazu|Darüber hinaus|Somit|Damit|Hierbei|"
                          r"Hierzu|Dadurch|Dafür|Trotzdem|Dennoch|Allerdings|Auch diesbezüglich)\b")
@@ -54,12 +55,13 @@ def decide(query: Query, hits: Sequence[Hit], policy: Policy, lexicon=None, cont
     feats = {"similarity": similarity, "best_similarity": best.span.similarity, "coverage": best.coverage,
              "typed": bool(best.found) or query.expected not in TYPED, "links": _links(query, best, lexicon, context)}
     evidence = select(query, pool, best, policy)
+    min_similarity, min_focus, strong = policy.for_language(query.language)
     reason = ""
-    if similarity < policy.min_similarity:
+    if similarity < min_similarity:
         reason = "nothing in the paper is close to the question"
     elif best.missing:
         reason = f"the evidence does not mention {best.missing}"
-    elif best.coverage < focus_needed(query, policy) and best.span.similarity < policy.strong_similarity:
+    elif best.coverage < min_focus and best.span.similarity < strong:
         reason = "the evidence does not mention what is asked for"
     elif query.expected in TYPED and not any(_typed(query, e, linked) for e in evidence):
         reason = f"the evidence holds no {query.expected}"
@@ -75,12 +77,6 @@ def linker(lexicon, policy: Policy):
     return lambda word, text: lexicon.link([word], text)[0] >= policy.word_link
 
 
-def focus_needed(query: Query, policy: Policy) -> float:
-    """The share of the focus the evidence must mention: fitted apart for English questions, whose words
-    link to the German passages by embeddings only, and more weakly."""
-    return policy.min_focus_en if query.language == "en" else policy.min_focus
-
-
 def _score(query: Query, hits: Sequence[Hit], policy: Policy, lexicon, context, linked=None) -> list[Scored]:
     pool = []
     names = [f for f in query.focus if _name_like(f, query) and lexicon is not None and f.lower() in lexicon.row]
@@ -92,7 +88,7 @@ def _score(query: Query, hits: Sequence[Hit], policy: Policy, lexicon, context, 
         for span in hit.spans:
             text = context(span) if context else span.text
             coverage = lexicon.coverage(query.focus, text, policy.word_link)[0] if (lexicon and query.focus) else 1.0
-            found = _find(query, span.text, linked)
+            found = _find(query, span.text, linked) or cells(query, span)
             rank = span.score + FOCUS_WEIGHT * coverage + TYPE_WEIGHT * bool(found) - NAME_PENALTY * bool(missing)
             pool.append(Scored(span, coverage, missing, found, rank))
     return pool
@@ -133,10 +129,22 @@ def counts(query: Query, text: str, linked=None) -> list:
     return found
 
 
+def cells(query: Query, span: Span) -> list:
+    """The figures of a table row the span is (offsets into span.text), for a question asking for a
+    number: the columns naming an asked year, else every column."""
+    if query.expected not in NUMERIC:
+        return []
+    row = candidates.table_row(span.chunk.text, span.start)
+    if not row or not span.start <= row[1][0][1] < span.end + 1:
+        return []
+    asked = [c for c in row[1] if any(c[0].startswith(y) for y in query.years)]
+    return [(s - span.start, e - span.start, query.expected) for _, s, e in (asked or row[1])]
+
+
 def _typed(query: Query, span: Span, linked=None) -> bool:
     if query.expected == "count" and _list_of(span):
         return True
-    return bool(_find(query, span.text, linked))
+    return bool(_find(query, span.text, linked) or cells(query, span))
 
 
 def _list_of(span: Span) -> list:
@@ -180,6 +188,10 @@ def select(query: Query, pool: list[Scored], best: Scored, policy: Policy) -> li
                 chosen.append(s.span)
     elif others and others[0].rank >= best.rank - policy.second_margin:
         chosen.append(others[0].span)
+    row = candidates.table_row(chunk.text, best.span.start) if cells(query, best.span) else None
+    if row:  # a table's figure is quoted with the header that says what its columns are
+        end = chunk.text.find("\n", row[3])
+        chosen.insert(0, Span(chunk, row[3], end if end > 0 else len(chunk.text), best.span.score, best.span.similarity))
     have = {y for s in chosen for y in YEAR.findall(s.text)}
     for y in query.years:
         if y not in have:

@@ -138,7 +138,7 @@ class Pipeline:
         query = self.query(question, history)
         self.warm_up()
         hits = self._retriever.search(query.resolved, self.settings.k)
-        if query.history and query.resolved == query.text and _relevance(hits) < self.policy.min_similarity:
+        if query.history and query.resolved == query.text and _relevance(hits) < self.policy.for_language(query.language)[0]:
             follow = analyse(query.text, resolve(query.text, query.history, force=True), query.history)
             more = self._retriever.search(follow.resolved, self.settings.k)
             if _relevance(more) > _relevance(hits):

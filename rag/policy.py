@@ -19,6 +19,9 @@ class Policy:
     word_link: float = 0.65  # a focus word counts as mentioned when a passage word is this similar
     min_focus: float = 0.5  # share of the focus words the evidence must mention
     min_focus_en: float = 0.5  # the same for English questions: their words link to the German text more weakly
+    # English questions meet German passages at lower cosines: their own similarity thresholds (None: as German)
+    min_similarity_en: float | None = None
+    strong_similarity_en: float | None = None
     second_margin: float = 0.04  # a span from another passage this close to the best is quoted too
     next_margin: float = 0.35  # the span after the best one is quoted too when it scores this close
     previous_margin: float = 0.15  # and the one before it
@@ -29,6 +32,14 @@ class Policy:
 
     def with_(self, **changes) -> "Policy":
         return replace(self, **changes)
+
+    def for_language(self, language: str) -> tuple[float, float, float]:
+        """(min_similarity, min_focus, strong_similarity) for questions in ``language``."""
+        if language != "en":
+            return self.min_similarity, self.min_focus, self.strong_similarity
+        pick = lambda own, base: base if own is None else own  # noqa: E731
+        return (pick(self.min_similarity_en, self.min_similarity), self.min_focus_en,
+                pick(self.strong_similarity_en, self.strong_similarity))
 
 
 def path_for(index_dir: Path, fingerprint: str) -> Path:

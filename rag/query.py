@@ -188,9 +188,37 @@ def _after(pattern: re.Pattern, q: str) -> str:
     return q[m.end():] if m else q
 
 
+# The words meta questions turn on, so that a typo ("anfrge", "gestelt") does not hide one.
+_META_WORDS = ("anfrage", "gestellt", "fragesteller", "drucksache", "fraktion", "partei", "beantwortet", "eingereicht",
+               "übermittelt", "wahlperiode", "question", "questions", "asked", "submitted", "answered", "document")
+
+
+def _near(a: str, b: str) -> bool:
+    """One edit apart (a letter left out, added, changed, or two swapped)."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
+                                  and a[diff[1]] == b[diff[0]])
+    short, long_ = sorted((a, b), key=len)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+def _spelled(q: str) -> str:
+    """``q`` with words one typo away from a meta word written right."""
+    def fix(m):
+        w = m.group()
+        if len(w) < 5 or w.lower() in _META_WORDS:
+            return w
+        return next((k for k in _META_WORDS if _near(w.lower(), k)), w)
+    return re.sub(r"[^\W\d_]+", fix, q)
+
+
 def meta_field(q: str) -> str:
     """The document-card field(s) a question about the paper itself asks for ("asker+party" for "Who
     asked, and for which party?"), or ""."""
+    q = _spelled(q)
     found = list(dict.fromkeys(_fields(q)))
     if "transmitted" in found:  # its card line names who sent the answer, for whom, and when
         found = [f for f in found if f not in ("answerer", "date")]
@@ -213,7 +241,7 @@ def _fields(q: str):
 
 def question_number(q: str) -> str:
     """ "3" for "Was fragt Frage 3?", "2 b)" for "question 2b", "2" for "the second question"."""
-    m = re.search(r"\b(?:frage|question)\s*(?:nr\.?\s*)?(\d+)\s*([a-z])?\)?", q, _I)
+    m = re.search(r"\b(?:frage|question)\s*(?:nr\.?\s*)?(\d+)(?:\s*([a-z])(?:\)|\b))?", q, _I)
     if m:
         return f"{m.group(1)} {m.group(2)})" if m.group(2) else m.group(1)
     m = re.search(r"\b(" + "|".join(_ORDINAL_WORDS) + r")n?\s+(?:frage|question)", q, _I)

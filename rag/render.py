@@ -92,6 +92,19 @@ def typed(kind: str, raw: str, language: str, n: int, year: str = "") -> str:
     return f["typed"].format(value=shown, when=when, n=n)
 
 
+def table_cells(row: str, picked: Sequence[tuple[str, str]], unit: str, kind: str, language: str, n: int) -> str:
+    """Figures of one table row: "538 (Detmold, 2021/22)", or every column when no year was asked."""
+    def shown(cell):
+        if kind == "money" or re.search(r"euro|eur|€", unit, re.I):
+            return value(f"{cell} {unit}", "money", language)
+        return number_en(cell) if language == "en" else cell
+    if len(picked) == 1:
+        col, cell = picked[0]
+        return frames(language)["typed"].format(value=shown(cell), when=f" ({row}, {col})", n=n)
+    listed = "; ".join(f"{col}: {shown(cell)}" for col, cell in picked)
+    return frames(language)["typed"].format(value=f"{row}: {listed}", when=f" ({unit})" if unit else "", n=n)
+
+
 def derived_count(word: str, language: str, n: int) -> str:
     return frames(language)["count_derived"].format(value=word, n=n)
 
@@ -110,6 +123,12 @@ def trend(a: str, ya: str, b: str, yb: str, up: bool, language: str, n: int) -> 
         a=value(a, "money", language), ya=ya, b=value(b, "money", language), yb=yb, n=n)
 
 
+def excerpt(text: str, cut_before: bool, cut_after: bool, n: int, language: str) -> str:
+    """Verbatim words of a quote as the direct answer ("…" where the sentence goes on)."""
+    shown = ("… " if cut_before else "") + " ".join(text.split()) + (" …" if cut_after else "")
+    return frames(language)["excerpt"].format(text=shown, n=n)
+
+
 def quotes(citations: Sequence[Citation]) -> str:
     return " ".join(f"„{c.quote.strip()}“ [{c.n}]" for c in citations)
 
@@ -118,6 +137,8 @@ def compose(direct: str, citations: Sequence[Citation], language: str, note: str
     """The answer text: the direct answer (or the lead), an optional note (a translation, a pointer),
     then the quotes as evidence."""
     f = frames(language)
+    if direct and direct == quotes(citations):  # the whole quote is the direct answer: shown once
+        return direct
     if not direct:
         body = f"{f['lead']} {quotes(citations)}"
         return f"{note}\n\n{body}" if note else body

@@ -88,3 +88,23 @@ def test_meta_questions_come_from_the_card():
 def test_verify_catches_invented_numbers_markers_and_altered_quotes():
     a = ask("How much were the sales in 2020?", [hit(TRADE, "Jahr 2020: 3,10 Mio. Euro (Platz 30).")])
     assert answering.verify(a.text + " It was 99 million [7].", a.citations, "en")
+
+
+LONG_TEXT = ("Die Landesregierung unterstützt die Gemeinden beim Ausbau der Radwege, wobei die Förderquote bei "
+             "Vorhaben in strukturschwachen Regionen erhöht wird, weil dort die Eigenmittel der Kommunen oft nicht "
+             "ausreichen und die Planungskapazitäten fehlen.")
+LONG = Chunk("c5", "d", LONG_TEXT, 800, 800 + len(LONG_TEXT), 5, "Antwort zu Frage 5")
+
+
+def test_german_description_starts_with_the_answering_words_of_the_quote():
+    short = ask("Ist eine Förderung durch das Land vorgesehen?", [hit(NEG, NEG_TEXT)])
+    a = ask("Warum wird die Förderquote in strukturschwachen Regionen erhöht?", [hit(LONG, LONG_TEXT)])
+    assert a.direct.startswith("„… ") and a.direct.endswith("“ [1]") and len(a.direct.split()) <= 25 + 3
+    assert "Eigenmittel" in a.direct  # the clauses that give the reason, not the sentence's opening
+    inner = a.direct[1:a.direct.index("“")].strip("… ")
+    assert inner in LONG_TEXT and a.text.startswith(a.direct) and LONG_TEXT in a.text  # the whole quote as proof
+    assert not short.refused and short.direct.startswith("Nein")  # typed answers keep their frame
+    whole = ask("Was sagt die Landesregierung zur Förderung?", [hit(NEG, NEG_TEXT)])
+    assert whole.text == whole.direct == f"„{NEG_TEXT}“ [1]"  # a short sentence is shown once
+    en = ask("Why is the funding rate raised in weak regions?", [hit(LONG, LONG_TEXT)])
+    assert en.direct == ""  # English readers get no German words as their direct answer

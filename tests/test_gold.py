@@ -147,3 +147,11 @@ def test_the_readme_counts_match_the_file(lines):
         assert rows[t] == f"{de} | {en} | {de + en}", t
     de = sum(c["language"] == "de" for c in lines)
     assert rows["all"] == f"{de} | {len(lines) - de} | {len(lines)}"
+
+
+def test_every_question_set_loads():
+    from eval.runner import SETS
+    paths = sorted(SETS.glob("*.jsonl"))
+    assert len(paths) >= 8
+    for path in paths:
+        assert load_gold(path), path  # raises on a malformed case

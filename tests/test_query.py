@@ -50,3 +50,11 @@ def test_question_number():
     assert question_number("Was fragt Frage 3?") == "3"
     assert question_number("What does question 2b ask?") == "2 b)"
     assert question_number("What did the second question ask?") == "2"
+    assert question_number("Question 7 has two sub-questions. What are they?") == "7"
+
+
+def test_meta_questions_survive_a_typo():
+    from rag.query import meta_field
+    assert meta_field("wer hat die anfrge eigentlich gestelt") == "asker"
+    assert meta_field("Wer hat die Anfrage gestellt?") == "asker"
+    assert meta_field("wer hat die Brücke gebaut") == ""  # "gebaut" is not one edit from "gestellt"  # "h" of "has" is no sub-question

@@ -127,13 +127,32 @@ def test_follow_up_words_and_forced_resolution():
     assert resolve("Welche Schulen erhalten Tablets?", history) == "Welche Schulen erhalten Tablets?"
 
 
-def test_english_questions_have_their_own_fitted_focus_threshold():
-    from eval.calibrate import refuses
-    from rag.evidence import focus_needed
+def test_english_questions_have_their_own_fitted_thresholds():
+    from eval.calibrate import fit_languages
 
-    p = {"min_similarity": 0.3, "min_focus": 0.6, "min_focus_en": 0.3, "strong_similarity": 0.9}
-    row = {"similarity": 0.5, "best_similarity": 0.5, "coverage": 0.4, "hard_refusal": False, "meta": False}
-    assert refuses(row, p) and not refuses({**row, "english": True}, p)
-    pol = Policy(min_focus=0.6, min_focus_en=0.3)
-    assert focus_needed(analyse("Which schools take part?"), pol) == 0.3
-    assert focus_needed(analyse("Welche Schulen nehmen teil?"), pol) == 0.6
+    def row(english, answerable, similarity, coverage=1.0):
+        return {"english": english, "answerable": answerable, "correct": answerable, "hard_refusal": False,
+                "meta": False, "similarity": similarity, "best_similarity": similarity, "coverage": coverage}
+    # German answerable questions score high, English ones (against the German text) low
+    rows = [row(False, True, 0.6), row(False, False, 0.42), row(True, True, 0.35), row(True, False, 0.2)]
+    fitted = fit_languages(rows)
+    assert fitted["score"] == 1.0
+    assert 0.42 < fitted["min_similarity"] <= 0.6 and 0.2 < fitted["min_similarity_en"] <= 0.35
+    pol = Policy(min_similarity=0.45, min_focus=0.6, min_focus_en=0.3, min_similarity_en=0.3)
+    assert pol.for_language("en") == (0.3, 0.3, pol.strong_similarity)
+    assert pol.for_language("de") == (0.45, 0.6, pol.strong_similarity)
+    assert Policy(min_similarity=0.4).for_language("en")[0] == 0.4  # not fitted apart: as German
+
+
+def test_calibration_prefers_answering_when_the_dev_set_cannot_tell():
+    from eval.calibrate import TIE, fit
+
+    def row(answerable, similarity):
+        return {"answerable": answerable, "correct": answerable, "hard_refusal": False, "meta": False,
+                "similarity": similarity, "best_similarity": similarity, "coverage": 1.0}
+    answerable = [row(True, 0.5) for _ in range(50)]
+    # refusing below 0.2 catches one unanswerable question of two: a real gain (0.25), taken
+    assert fit(answerable + [row(False, 0.17), row(False, 0.9)])["min_similarity"] == 0.2
+    # ... one of 101: a gain (0.005) smaller than TIE, not worth the stricter threshold
+    f = fit(answerable + [row(False, 0.17)] + [row(False, 0.9)] * 100)
+    assert f["min_similarity"] == 0.15 and 0 < f["best_score"] - f["score"] < TIE
