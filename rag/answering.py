@@ -14,10 +14,10 @@ from typing import Callable, Iterator, Sequence
 
 from . import candidates, render
 from .card import LABELS as card_labels
-from .evidence import Decision, cells, counts, decide, linker
+from .evidence import Decision, cells, counts, decide, linker, typed
 from .language import detect_language
 from .policy import Policy
-from .query import asks_person_name, question_number
+from .query import question_number
 from .text import YEAR, normalize_number, numbers
 from .types import Answer, Chunk, Citation, Hit, Query, Span
 
@@ -90,12 +90,7 @@ def direct_answer(query: Query, decision: Decision, citations: Sequence[Citation
         if len(items) >= 2:
             return render.derived_count(candidates.count_word(len(items), lang), lang, first.n)
         return ""
-    if kind in ("person", "organisation"):
-        found = [(s, c) for s in spans for c in candidates.agents(s.text)]
-    elif kind == "name":
-        found = [(s, c) for s in spans for c in candidates.names(s.text, people_only=asks_person_name(query.resolved))]
-    else:
-        found = [(s, c) for s in spans for c in candidates.find(s.text, kind)]
+    found = [(s, c) for s in spans for c in typed(query, s.text, linked)]
     if not found:
         return ""
     span, (a, b, k) = _pick(found, query)

@@ -88,7 +88,7 @@ def _score(query: Query, hits: Sequence[Hit], policy: Policy, lexicon, context, 
         for span in hit.spans:
             text = context(span) if context else span.text
             coverage = lexicon.coverage(query.focus, text, policy.word_link)[0] if (lexicon and query.focus) else 1.0
-            found = _find(query, span.text, linked) or cells(query, span)
+            found = typed(query, span.text, linked) or cells(query, span)
             rank = span.score + FOCUS_WEIGHT * coverage + TYPE_WEIGHT * bool(found) - NAME_PENALTY * bool(missing)
             pool.append(Scored(span, coverage, missing, found, rank))
     return pool
@@ -108,15 +108,25 @@ def _links(query, best, lexicon, context) -> list[float]:
     return lexicon.link(query.focus, context(best.span) if context else best.span.text)
 
 
-def _find(query: Query, text: str, linked=None) -> list:
+def typed(query: Query, text: str, linked=None) -> list:
+    """Candidates of the expected answer type in ``text``: (start, end, kind)."""
     kind = query.expected
     if kind == "count":
         return counts(query, text, linked) or candidates.find(text, "list")
     if kind in ("person", "organisation"):
-        return candidates.agents(text)
+        return [c for c in candidates.agents(text) if not _restates(query, text[c[0]:c[1]], linked)]
     if kind == "name":
         return candidates.names(text, people_only=asks_person_name(query.resolved))
     return candidates.find(text, kind)
+
+
+def _restates(query: Query, candidate: str, linked=None) -> bool:
+    """A role phrase that only repeats what the question names ("der Botschafter der Republik X" for
+    "Who is X's ambassador?"): every focus word is in it, so it tells the asker nothing new."""
+    if not re.match(r"(der|die|des|dem|den)\s", candidate) or not query.focus:
+        return False
+    mentions = linked or (lambda w, t: w.lower()[:5] in t.lower())
+    return all(mentions(f, candidate) for f in query.focus)
 
 
 def counts(query: Query, text: str, linked=None) -> list:
@@ -144,7 +154,7 @@ def cells(query: Query, span: Span) -> list:
 def _typed(query: Query, span: Span, linked=None) -> bool:
     if query.expected == "count" and _list_of(span):
         return True
-    return bool(_find(query, span.text, linked) or cells(query, span))
+    return bool(typed(query, span.text, linked) or cells(query, span))
 
 
 def _list_of(span: Span) -> list:

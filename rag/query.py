@@ -39,7 +39,9 @@ _LIST = re.compile(r"\b(welche\s+\w+|which\s+\w+|what\s+\w+\s+(are|were|have|did
 _NAME = re.compile(r"\b(wie hei(ß|ss)t|wie lautet der name|name[n]?\b|namens|called|named|what is the name)\b", _I)
 _PERSON_NOUN = re.compile(r"\b(person|abgeordnete\w*|minister\w*|staatssekret\w*|präsident\w*|bürgermeister\w*|"
                           r"fragesteller\w*|unterzeichn\w*|leiter\w*|vertreter\w*|minister|secretary|mayor|"
-                          r"president|mp|member|asker|representative|signator\w*|head|leader|chair\w*)\b", _I)
+                          r"president|mp|member|asker|representative|signator\w*|head|leader|chair\w*|botschafter\w*|"
+                          r"konsul\w*|gesandte\w*|diplomat\w*|kanzler\w*|senator\w*|ambassador|consul|envoy|chancellor|"
+                          r"governor|spokes\w*|sprecher\w*)\b", _I)
 _PLACE_NOUN = re.compile(r"\b(stadt|ort|land|region|hauptstadt|city|town|place|country|capital|venue)\b", _I)
 _YESNO = {"de": re.compile(r"^\W*(?:und\s+|auch\s+)?(gibt|gab|hat|hatte|haben|hatten|ist|sind|war|waren|wird|"
                           r"werden|wurde|wurden|kann|können|soll|sollen|existier\w*|bestehen|besteh\w*|plant)\b", _I),

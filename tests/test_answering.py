@@ -108,3 +108,11 @@ def test_german_description_starts_with_the_answering_words_of_the_quote():
     assert whole.text == whole.direct == f"„{NEG_TEXT}“ [1]"  # a short sentence is shown once
     en = ask("Why is the funding rate raised in weak regions?", [hit(LONG, LONG_TEXT)])
     assert en.direct == ""  # English readers get no German words as their direct answer
+
+
+def test_a_role_phrase_that_repeats_the_question_is_no_answer():
+    text = "Am 3. Mai 2020 besuchte der Botschafter der Republik Nordland den Hafen Nordstadt."
+    chunk = Chunk("c6", "d", text, 900, 900 + len(text), 6, "Antwort zu Frage 6")
+    assert ask("Wer ist der Botschafter von Nordland?", [hit(chunk, text)]).refused  # the paper does not name him
+    a = ask("Wer besuchte den Hafen Nordstadt?", [hit(chunk, text)])
+    assert not a.refused and "der Botschafter der Republik Nordland" in a.direct

@@ -58,3 +58,11 @@ def test_meta_questions_survive_a_typo():
     assert meta_field("wer hat die anfrge eigentlich gestelt") == "asker"
     assert meta_field("Wer hat die Anfrage gestellt?") == "asker"
     assert meta_field("wer hat die Brücke gebaut") == ""  # "gebaut" is not one edit from "gestellt"  # "h" of "has" is no sub-question
+
+
+def test_the_name_of_an_envoy_is_a_persons_name():
+    from rag import candidates
+    from rag.query import asks_person_name
+    assert asks_person_name("What is the name of the ambassador?") and asks_person_name("Wie heißt der Konsul?")
+    text = "Die Hochschule Nordstadt Partnerschaft besteht seit 2010."
+    assert candidates.names(text, people_only=True) == []  # a body is no answer to whose name it is
