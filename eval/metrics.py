@@ -287,7 +287,9 @@ def score_record(record: Mapping) -> dict:
         s["language_ok"] = record.get("answer_language") == record["language"]
     if not refused and not error:
         s["citation_precision"] = citation_precision(answer, cited, evidence)
-        s["ungrounded_numbers"] = ungrounded_numbers(answer, cited)
+        # a pointer names the page and section of a cited passage: those numbers are the citation's own
+        where = [f"{c.get('page', '')} {c.get('section') or ''}" for c in citations if isinstance(c, Mapping)]
+        s["ungrounded_numbers"] = ungrounded_numbers(answer, cited + where)
         s["invalid_markers"] = invalid_markers(answer, [c.get("n") for c in citations if isinstance(c, Mapping)])
     if answerable and not refused and not error:
         # the reader's language (issue 11): facts stated outside the German quotation marks, a short direct answer

@@ -61,6 +61,9 @@ def answer_stream(query: Query, hits: Sequence[Hit], policy: Policy, *, lexicon=
             mode = "translated"
     if verify(text, citations, lang):  # a model's addition failed a check: back to the verified quotes
         text, mode = render.compose(direct if mode != "generated" else "", citations, lang), "extractive"
+    if mode == "extractive" and not direct and lang == "en" and render.frames(lang)["pointer"]:
+        # no English for a German passage: say where it stands (page and section from the chunk itself)
+        text = render.compose("", citations, lang, note=render.pointer(citations[0], lang))
     yield Answer(query.text, text, lang, False, citations, tuple(hits), mode, direct=direct)
 
 

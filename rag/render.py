@@ -146,5 +146,10 @@ def compose(direct: str, citations: Sequence[Citation], language: str, note: str
     return "\n\n".join(parts)
 
 
+def pointer(citation: Citation, language: str) -> str:
+    """Where the German passage answers (page, section): from the chunk's own data, not from a model."""
+    return frames(language)["pointer"].format(page=citation.chunk.page, section=citation.chunk.section or "-")
+
+
 def refusal(language: str, injection: bool = False) -> str:
     return frames(language)["injection" if injection else "refusal"]

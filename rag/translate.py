@@ -175,9 +175,9 @@ def _generate(generator, source: str, stop_early: bool) -> tuple[str, list[str]]
 
 
 def translate(generator, embedder, citations: Sequence[Citation], min_similarity: float) -> str:
-    """The labelled English translation of the first citation's quote, or a pointer to the German
-    passage. The quote is translated sentence by sentence (the checks were fitted on sentences), each
-    checked on its own; the first that fails a check ends the work with the pointer."""
+    """The labelled English translation of the first citation's quote, or "" (the answer then points to
+    the German passage). The quote is translated sentence by sentence (the checks were fitted on
+    sentences), each checked on its own; the first that fails a check ends the work."""
     c = citations[0]
     f = render.frames("en")
     done = []
@@ -187,6 +187,4 @@ def translate(generator, embedder, citations: Sequence[Citation], min_similarity
             done = []
             break
         done.append(checked.text)
-    if done:
-        return f["translation"].format(text=" ".join(done), n=c.n)
-    return f["pointer"].format(page=c.chunk.page, section=c.chunk.section or "-")
+    return f["translation"].format(text=" ".join(done), n=c.n) if done else ""

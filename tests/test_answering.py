@@ -116,3 +116,12 @@ def test_a_role_phrase_that_repeats_the_question_is_no_answer():
     assert ask("Wer ist der Botschafter von Nordland?", [hit(chunk, text)]).refused  # the paper does not name him
     a = ask("Wer besuchte den Hafen Nordstadt?", [hit(chunk, text)])
     assert not a.refused and "der Botschafter der Republik Nordland" in a.direct
+
+
+def test_an_english_description_without_a_translation_points_to_the_german_passage():
+    a = ask("Why is the funding rate raised in weak regions?", [hit(LONG, LONG_TEXT)])
+    assert a.text.startswith("The paper answers this in German on p. 5 (Antwort zu Frage 5)")
+    assert f"„{LONG_TEXT}“ [1]" in a.text and a.mode == "extractive"
+    items = list(answering.answer_stream(analyse("Why is the funding rate raised in weak regions?"), [hit(LONG, LONG_TEXT)],
+                                         OPEN, translate=lambda cits: ""))  # a translation that failed its checks
+    assert items[-1].text == a.text

@@ -182,6 +182,13 @@ def test_score_record_for_a_right_answer():
     assert s["invalid_markers"] == [] and m.score_record(record(answer="12,811 Mio. Euro [2]"))["invalid_markers"] == [2]
 
 
+def test_a_pointer_to_the_cited_page_and_section_is_grounded():
+    cit = {"n": 1, "quote": E15, "text": CHUNK_TRADE, "page": 7, "section": "Antwort zu Frage 3"}
+    pointer = "The paper answers this in German on p. 7 (Antwort zu Frage 3). 12,811 Mio. Euro [1]"
+    assert m.score_record(record(answer=pointer, citations=[cit]))["ungrounded_numbers"] == []
+    assert m.score_record(record(answer="on p. 8 [1]", citations=[cit]))["ungrounded_numbers"] == ["8"]
+
+
 def test_score_record_for_refusals_and_errors():
     s = m.score_record(record(refused=True, answer="Dazu steht nichts im Dokument.", citations=[]))
     assert not s["correct"] and not s["fact_correct"] and s["fact_coverage"] == 0.0
