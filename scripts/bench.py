@@ -67,6 +67,7 @@ def main(argv=None) -> int:
         pipe._translate = lambda citations: notes.append(translate(citations)) or notes[-1]
     ready = time.perf_counter() - T0
     shown = frames("en")["translation"].split("{text}")[0]
+    pointed = frames("en")["pointer"].split("{page}")[0]
     load_before = os.getloadavg()[0]
     totals, firsts, kept = [], [], []
     for _ in tqdm(range(args.runs), desc="runs", file=sys.stderr):
@@ -82,7 +83,7 @@ def main(argv=None) -> int:
             if args.translated:
                 if len(notes) != len(totals):
                     raise SystemExit(f"did not take the translation path ({answer.mode}): {q}")
-                kept.append(answer.mode == "translated")
+                kept.append(answer.mode == "translated" or answer.text.startswith(pointed))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {
         "answer_mode": pipe.settings.answer_mode + (" (translated)" if args.translated else ""),
@@ -96,7 +97,7 @@ def main(argv=None) -> int:
     }
     if args.translated:
         result["translations_accepted"] = sum(bool(n) and n.startswith(shown) for n in notes)
-        result["notes_kept_in_answer"] = sum(kept)  # a note the final verification dropped is not shown
+        result["notes_kept_in_answer"] = sum(kept)  # a translation, or the pointer to the German passage
     print(json.dumps(result))
     return 0
 
