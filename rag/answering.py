@@ -121,7 +121,7 @@ def _table_answer(query: Query, spans: Sequence[Span], citations: Sequence[Citat
 
 def _excerpt(query: Query, decision: Decision, citations: Sequence[Citation], linked=None) -> str:
     """A German reader's direct answer to a descriptive question: the words of the best sentence that
-    answer it (at most 25), verbatim. An English reader gets the translation or the pointer instead."""
+    answer it (at most 25 with the marker), verbatim. An English reader gets the translation or the pointer instead."""
     if query.language != "de" or decision.best is None:
         return ""
     span = decision.best.span

@@ -162,17 +162,17 @@ def count_word(n: int, language: str) -> str:
 
 
 _CLAUSE_END = re.compile(r"[,;:](?=\s)|\s(?=–\s)|\n")
-MAX_EXCERPT_WORDS = 25
+MAX_EXCERPT_WORDS = 22  # with "…" on both sides and the "[1]" marker, the direct answer stays within 25
 
 
 def excerpt(text: str, focus=(), linked=None, max_words: int = MAX_EXCERPT_WORDS) -> tuple[int, int]:
     """The part of a sentence that answers a descriptive question, as (start, end) into ``text``: the
-    whole of it when it has at most ``max_words`` words, else the run of clauses (cut at , ; : – and
+    whole of it when it has at most ``max_words`` + 2 words (no "…" needed), else the run of clauses (cut at , ; : – and
     line ends) of at most ``max_words`` words that mentions most focus words (``linked(word, text)``;
     a shared stem without a linker), the earliest of equals."""
     start = len(text) - len(text.lstrip())
     end = len(text.rstrip())
-    if len(text[start:end].split()) <= max_words:
+    if len(text[start:end].split()) <= max_words + 2:  # a whole sentence needs no "…" on either side
         return start, end
     cuts = [start] + [m.end() for m in _CLAUSE_END.finditer(text, start, end)] + [end]
     pieces = [(a, b) for a, b in zip(cuts, cuts[1:]) if text[a:b].strip()]

@@ -90,16 +90,16 @@ def test_verify_catches_invented_numbers_markers_and_altered_quotes():
     assert answering.verify(a.text + " It was 99 million [7].", a.citations, "en")
 
 
-LONG_TEXT = ("Die Landesregierung unterstützt die Gemeinden beim Ausbau der Radwege, wobei die Förderquote bei "
-             "Vorhaben in strukturschwachen Regionen erhöht wird, weil dort die Eigenmittel der Kommunen oft nicht "
-             "ausreichen und die Planungskapazitäten fehlen.")
+LONG_TEXT = ("Nach Angaben des Ministeriums, das im Jahr 2020 eine Umfrage unter allen Landkreisen und kreisfreien "
+             "Städten des Landes durchgeführt hat, wird die Förderquote in strukturschwachen Regionen erhöht, weil "
+             "dort die Eigenmittel der Kommunen fehlen.")
 LONG = Chunk("c5", "d", LONG_TEXT, 800, 800 + len(LONG_TEXT), 5, "Antwort zu Frage 5")
 
 
 def test_german_description_starts_with_the_answering_words_of_the_quote():
     short = ask("Ist eine Förderung durch das Land vorgesehen?", [hit(NEG, NEG_TEXT)])
     a = ask("Warum wird die Förderquote in strukturschwachen Regionen erhöht?", [hit(LONG, LONG_TEXT)])
-    assert a.direct.startswith("„… ") and a.direct.endswith("“ [1]") and len(a.direct.split()) <= 25 + 3
+    assert a.direct.startswith("„… ") and a.direct.endswith("“ [1]") and len(a.direct.split()) <= 25
     assert "Eigenmittel" in a.direct  # the clauses that give the reason, not the sentence's opening
     inner = a.direct[1:a.direct.index("“")].strip("… ")
     assert inner in LONG_TEXT and a.text.startswith(a.direct) and LONG_TEXT in a.text  # the whole quote as proof
