@@ -5,7 +5,7 @@
 by constrained greedy decoding, so a small base model cannot write anything that is not in the evidence.
 The pure helpers above it (``SpanConstraint`` and friends) are what makes the constraint exact.
 
-About 380 lines, over the house limit on purpose: the decoding loop, its prompt-cache reuse and the span
+About 410 lines, over the house limit on purpose: the decoding loop, its prompt-cache reuse and the span
 constraint it enforces are one idea; split, each half would need the other's internals.
 """
 from __future__ import annotations
