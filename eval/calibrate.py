@@ -56,11 +56,13 @@ def refuses(row: dict, p: dict) -> bool:
     return row.get("coverage", 1.0) < p["min_focus"] and row.get("best_similarity", 0.0) < p["strong_similarity"]
 
 
-def score(rows: list[dict], p: dict) -> float:
+def score(rows: list[dict], p) -> float:
+    """Balanced accuracy under thresholds ``p`` (a dict, or a function of the row giving one)."""
+    of = p if callable(p) else (lambda r: p)  # noqa: E731
     ans = [r for r in rows if r["answerable"]]
     una = [r for r in rows if not r["answerable"]]
-    a = sum((not refuses(r, p)) and r["correct"] for r in ans) / max(1, len(ans))
-    u = sum(refuses(r, p) for r in una) / max(1, len(una))
+    a = sum((not refuses(r, of(r))) and r["correct"] for r in ans) / max(1, len(ans))
+    u = sum(refuses(r, of(r)) for r in una) / max(1, len(una))
     return 0.5 * a + 0.5 * u
 
 
@@ -69,12 +71,8 @@ def fit_languages(rows: list[dict]) -> dict:
     balanced accuracy of both together."""
     de, en = fit([r for r in rows if not r.get("english")]), fit([r for r in rows if r.get("english")])
     both = {**{k: de[k] for k in GRID}, **{f"{k}_en": en[k] for k in GRID}}
-    joined = lambda r: {k: both[f"{k}_en" if r.get("english") else k] for k in GRID}  # noqa: E731
-    ans = [r for r in rows if r["answerable"]]
-    una = [r for r in rows if not r["answerable"]]
-    a = sum((not refuses(r, joined(r))) and r["correct"] for r in ans) / max(1, len(ans))
-    u = sum(refuses(r, joined(r)) for r in una) / max(1, len(una))
-    return {**both, "score": 0.5 * a + 0.5 * u, "score_de": de["score"], "score_en": en["score"]}
+    joined = score(rows, lambda r: {k: both[f"{k}_en" if r.get("english") else k] for k in GRID})
+    return {**both, "score": joined, "score_de": de["score"], "score_en": en["score"]}
 
 
 TIE = 0.01  # thresholds scoring within this of the best are equals on a dev set of a few hundred questions

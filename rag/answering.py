@@ -14,7 +14,7 @@ from typing import Callable, Iterator, Sequence
 
 from . import candidates, render
 from .card import LABELS as card_labels
-from .evidence import Decision, cells, counts, decide, linker, typed
+from .evidence import Decision, counts, decide, linker, table_figures, typed
 from .language import detect_language
 from .policy import Policy
 from .query import question_number
@@ -61,7 +61,7 @@ def answer_stream(query: Query, hits: Sequence[Hit], policy: Policy, *, lexicon=
             mode = "translated"
     if verify(text, citations, lang):  # a model's addition failed a check: back to the verified quotes
         text, mode = render.compose(direct if mode != "generated" else "", citations, lang), "extractive"
-    if mode == "extractive" and not direct and lang == "en" and render.frames(lang)["pointer"]:
+    if mode == "extractive" and not direct and lang == "en":
         # no English for a German passage: say where it stands (page and section from the chunk itself)
         text = render.compose("", citations, lang, note=render.pointer(citations[0], lang))
     yield Answer(query.text, text, lang, False, citations, tuple(hits), mode, direct=direct)
@@ -110,9 +110,8 @@ def direct_answer(query: Query, decision: Decision, citations: Sequence[Citation
 def _table_answer(query: Query, spans: Sequence[Span], citations: Sequence[Citation]) -> str:
     """A figure read from a table row with its column and row labels ("538 (Detmold, 2021/22)")."""
     for span in spans:
-        found = cells(query, span)
-        row = candidates.table_row(span.chunk.text, span.start) if found else None
-        if row:
+        row, found = table_figures(query, span)
+        if found:
             at = {s: label for label, s, _ in row[1]}
             picked = [(at[span.start + a], span.text[a:b]) for a, b, _ in found]
             return render.table_cells(row[0], picked, row[2], query.expected, query.language, _n_of(span, citations))

@@ -165,6 +165,11 @@ _CLAUSE_END = re.compile(r"[,;:](?=\s)|\s(?=–\s)|\n")
 MAX_EXCERPT_WORDS = 22  # with "…" on both sides and the "[1]" marker, the direct answer stays within 25
 
 
+def shares_stem(word: str, text: str) -> bool:
+    """Does ``text`` use ``word``'s first five letters (the check where no lexicon links words)?"""
+    return word.lower()[:5] in text.lower()
+
+
 def excerpt(text: str, focus=(), linked=None, max_words: int = MAX_EXCERPT_WORDS) -> tuple[int, int]:
     """The part of a sentence that answers a descriptive question, as (start, end) into ``text``: the
     whole of it when it has at most ``max_words`` + 2 words (no "…" needed), else the run of clauses (cut at , ; : – and
@@ -176,7 +181,7 @@ def excerpt(text: str, focus=(), linked=None, max_words: int = MAX_EXCERPT_WORDS
         return start, end
     cuts = [start] + [m.end() for m in _CLAUSE_END.finditer(text, start, end)] + [end]
     pieces = [(a, b) for a, b in zip(cuts, cuts[1:]) if text[a:b].strip()]
-    mentions = linked or (lambda w, t: w.lower()[:5] in t.lower())
+    mentions = linked or shares_stem
     best, best_key = None, None
     for i in range(len(pieces)):
         for j in range(i, len(pieces)):
@@ -211,15 +216,13 @@ def table_row(text: str, pos: int) -> tuple[str, list[tuple[str, int, int]], str
     le = text.find("\n", pos)
     le = len(text) if le < 0 else le
     cells = [(m.group(), ls + m.start(), ls + m.end()) for m in _CELL.finditer(text[ls:le].replace("\t", "  "))]
-    cells = _split_cells(cells)
     if len(cells) < 2 or not all(_VALUE.fullmatch(c[0]) for c in cells[1:]):
         return None
-    above = text[:ls].rstrip("\n").split("\n")
+    above = text[:ls].rstrip("\n").rsplit("\n", 16)  # the header is within the 11 lines above
     for k in range(len(above) - 1, max(-1, len(above) - 12), -1):
-        head = _split_cells([(m.group(), 0, 0) for m in _CELL.finditer(above[k].replace("\t", "  "))])
-        if not head:
+        labels = _CELL.findall(above[k].replace("\t", "  "))
+        if not labels:
             continue
-        labels = [h[0] for h in head]
         if len(labels) in (len(cells), len(cells) - 1) and all(_HEADING_CELL.fullmatch(x) for x in labels[-(len(cells) - 1):]) \
                 and not all(_VALUE.fullmatch(x) for x in labels[-(len(cells) - 1):]):
             cols = labels[-(len(cells) - 1):]
@@ -229,14 +232,3 @@ def table_row(text: str, pos: int) -> tuple[str, list[tuple[str, int, int]], str
             return cells[0][0], [(c, s, e) for c, (_, s, e) in zip(cols, cells[1:])], unit, header_at
     return None
 
-
-def _split_cells(found):
-    """Cells of a line split on runs of two or more spaces (``_CELL`` keeps single spaces inside)."""
-    out = []
-    for text, s, e in found:
-        parts = re.split(r"\s{2,}", text)
-        at = s
-        for p in parts:
-            out.append((p, at, at + len(p)))
-            at += len(p) + 2
-    return out

@@ -63,7 +63,7 @@ def decide(query: Query, hits: Sequence[Hit], policy: Policy, lexicon=None, cont
         reason = f"the evidence does not mention {best.missing}"
     elif best.coverage < min_focus and best.span.similarity < strong:
         reason = "the evidence does not mention what is asked for"
-    elif query.expected in TYPED and not any(_typed(query, e, linked) for e in evidence):
+    elif query.expected in TYPED and not any(_holds_type(query, e, linked) for e in evidence):
         reason = f"the evidence holds no {query.expected}"
     elif query.years and _missing_year(query, evidence):
         reason = "a year asked for is not in the evidence"
@@ -125,7 +125,7 @@ def _restates(query: Query, candidate: str, linked=None) -> bool:
     "Who is X's ambassador?"): every focus word is in it, so it tells the asker nothing new."""
     if not re.match(r"(der|die|des|dem|den)\s", candidate) or not query.focus:
         return False
-    mentions = linked or (lambda w, t: w.lower()[:5] in t.lower())
+    mentions = linked or candidates.shares_stem
     return all(mentions(f, candidate) for f in query.focus)
 
 
@@ -139,19 +139,23 @@ def counts(query: Query, text: str, linked=None) -> list:
     return found
 
 
-def cells(query: Query, span: Span) -> list:
-    """The figures of a table row the span is (offsets into span.text), for a question asking for a
-    number: the columns naming an asked year, else every column."""
+def table_figures(query: Query, span: Span) -> tuple[tuple | None, list]:
+    """The table row the span is (``candidates.table_row``) and its figures for a question asking for
+    a number (offsets into span.text): the columns naming an asked year, else every column."""
     if query.expected not in NUMERIC:
-        return []
+        return None, []
     row = candidates.table_row(span.chunk.text, span.start)
     if not row or not span.start <= row[1][0][1] < span.end + 1:
-        return []
+        return None, []
     asked = [c for c in row[1] if any(c[0].startswith(y) for y in query.years)]
-    return [(s - span.start, e - span.start, query.expected) for _, s, e in (asked or row[1])]
+    return row, [(s - span.start, e - span.start, query.expected) for _, s, e in (asked or row[1])]
 
 
-def _typed(query: Query, span: Span, linked=None) -> bool:
+def cells(query: Query, span: Span) -> list:
+    return table_figures(query, span)[1]
+
+
+def _holds_type(query: Query, span: Span, linked=None) -> bool:
     if query.expected == "count" and _list_of(span):
         return True
     return bool(typed(query, span.text, linked) or cells(query, span))
@@ -198,7 +202,7 @@ def select(query: Query, pool: list[Scored], best: Scored, policy: Policy) -> li
                 chosen.append(s.span)
     elif others and others[0].rank >= best.rank - policy.second_margin:
         chosen.append(others[0].span)
-    row = candidates.table_row(chunk.text, best.span.start) if cells(query, best.span) else None
+    row = table_figures(query, best.span)[0]
     if row:  # a table's figure is quoted with the header that says what its columns are
         end = chunk.text.find("\n", row[3])
         chosen.insert(0, Span(chunk, row[3], end if end > 0 else len(chunk.text), best.span.score, best.span.similarity))
