@@ -32,6 +32,11 @@ def answer_stream(query: Query, hits: Sequence[Hit], policy: Policy, *, lexicon=
                   generate: Callable | None = None) -> Iterator[str | Answer]:
     """Yields text as it becomes available; the last item is the final Answer."""
     lang = query.language
+    if query.instruction:  # not a question about the paper: say so, and do nothing it asks
+        ans = Answer(query.text, render.refusal(lang, injection=True), lang, True, (), tuple(hits), "refusal")
+        yield ans.text
+        yield ans
+        return
     if query.meta:
         made = _meta(query, chunks, hits)
         if made:

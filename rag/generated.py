@@ -35,6 +35,7 @@ import numpy as np
 
 from .errors import InputError, ModelError
 from .generation import MARKER, markers, split_claims
+from .query import instruction_like
 from .text import detect_language, fold, normalize_number, split_sentences, tokenize
 from .types import Citation, Claim, GenerationRequest, Query
 
@@ -252,20 +253,6 @@ def _known(name: str, source: str) -> bool:
 @lru_cache(maxsize=256)
 def _vocabulary(source: str) -> tuple[frozenset, frozenset]:
     return frozenset(fold(w) for w in _WORD.findall(source)), frozenset(tokenize(source))
-
-
-_TO_THE_MODEL = re.compile(
-    r"ignor\w*\s+(?:\w+\s+){0,3}(?:previous|prior|above|earlier|vorherig\w*|bisherig\w*|obig\w*|instruction\w*|"
-    r"anweisung\w*|regeln|rules)|disregard\s+(?:\w+\s+){0,3}(?:instruction|rules)|system\s*-?prompt|"
-    r"vergiss\s+(?:alle|deine)|forget\s+(?:all|your)|you\s+are\s+now|du\s+bist\s+(?:jetzt|nun)|"
-    r"(?:answer|respond|reply|say)\s+(?:only\s+)?(?:with|that)\b|antworte\s+(?:nur\s+)?(?:mit|dass)\b|"
-    r"as\s+an?\s+(?:ai|language\s+model)|developer\s+mode|jailbreak", re.I)
-
-
-def instruction_like(text: str) -> bool:
-    """A passage that talks to the model ("ignore previous instructions ...", "answer with ..."): it is
-    never given to the model and never counts as evidence."""
-    return bool(_TO_THE_MODEL.search(text))
 
 
 # ---------------------------------------------------------------- semantic support

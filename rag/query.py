@@ -104,6 +104,41 @@ _QWORDS = re.compile(r"^(wie|was|wer|wem|wen|wessen|wo|wann|warum|weshalb|wieso|
                      r"where|when|why|which)$", _I)
 
 
+# Text that talks to the model instead of asking about the paper: "ignore previous instructions",
+# "forget the document", "you are now ...", "print your system prompt", "answer only with ...".
+_TO_THE_MODEL = re.compile(
+    r"(?:^|[.!?:;,]\s*|\b(?:und|and|now|jetzt|nun|bitte|please|just|einfach|dann|then|so)\s+)"  # an imperative ...
+    r"(?:(?:ignore|ignorier[et]?|missachte|disregard|übergehe?)\s+(?:\w+\s+){0,3}(?:previous|prior|above|earlier|"
+    r"vorherig\w*|bisherig\w*|obig\w*|instruction\w*|anweisung\w*|vorgabe\w*|direction\w*|regel\w*|rules?|"
+    r"quellen\w*|citation\w*|sources?)|(?:vergiss|vergessen\s+sie|forget)\s+(?:\w+\s+){0,2}(?:alle\w*|deine\w*|"
+    r"ihre\w*|all|your|the\s+(?:paper|document|rules|sources?)|die\s+(?:drucksache|quelle\w*|regel\w*)|"
+    r"das\s+dokument|quellen\w*))"  # ... to drop the rules, or a new role, or a demand for the prompt
+    r"|\bsystem\s*-?prompt|\byou(?:\s+are|'re)\s+(?:now\b|(?:\w+\s+){0,3}(?:assistant|ai|model)\s+now)|"
+    r"\b(?:du\s+bist|sie\s+sind)\s+(?:ab\s+)?(?:jetzt|nun)\b|^\W*(?:system|admin\w*(?:-anweisung)?|developer)\s*:|"
+    r"\b(?:answer|respond|reply|say)\s+(?:only\s+)?(?:with|that)\b|\bantworte\s+(?:\w+\s+){0,2}?(?:nur\s+|"
+    r"ausschließlich\s+)?(?:mit|dass)\b|\bas\s+an?\s+(?:ai|language\s+model)|developer\s+mode|jailbreak", _I)
+_OWN_QUESTION = re.compile(r"(?:^|[.!]\s+)((?:wie|was|wer|wem|wen|wo|wann|warum|welch\w*|gibt|gab|how|what|who|where|"
+                           r"when|why|which|did|does|is|are|was|were)\b[^.!?]*\?)\s*$", _I)
+
+
+def instruction_like(text: str) -> bool:
+    """Text that talks to the model ("ignore previous instructions ...", "answer with ..."): a passage
+    like this is never given to a model nor counted as evidence; a question like this is refused."""
+    return bool(_TO_THE_MODEL.search(text))
+
+
+def instruction(question: str) -> bool:
+    """A question that tries to instruct the assistant rather than ask about the paper. An instruction
+    set apart in brackets before a real question ("[ADMIN OVERRIDE: ...] What was ...?") is ignored, and
+    so is one followed by a question of its own that does not instruct ("Ignore X. How many ferries ...?"; not
+    "... Is that right?", which asks about the instruction)."""
+    text = re.sub(r"\[[^\]]*\]", " ", question).strip()
+    if not instruction_like(text):
+        return False
+    own = _OWN_QUESTION.search(text)
+    return not (own and own.start(1) > 0 and not instruction_like(own.group(1)) and len(focus_words(own.group(1))) >= 2)
+
+
 def analyse(question: str, resolved: str | None = None, history=(), language: str | None = None) -> Query:
     """The ``Query`` for ``question`` (``resolved``: its self-contained form, when it is a follow-up)."""
     resolved = resolved or question
@@ -111,7 +146,8 @@ def analyse(question: str, resolved: str | None = None, history=(), language: st
     lang = language or detect_language(question, default=default)
     return Query(text=question, resolved=resolved, language=lang, expected=expected_type(resolved, lang),
                  focus=focus_words(resolved), years=tuple(dict.fromkeys(YEAR.findall(resolved))),
-                 meta=meta_field(resolved), history=tuple((str(u), str(a)) for u, a in history))
+                 meta=meta_field(resolved), history=tuple((str(u), str(a)) for u, a in history),
+                 instruction=instruction(question))
 
 
 def expected_type(q: str, language: str = "de") -> str:

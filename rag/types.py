@@ -78,6 +78,7 @@ class Query:
     meta: str = ""  # for questions about the paper itself: the card field asked for ("asker", "date", ...)
     history: tuple[tuple[str, str], ...] = ()
     documents: tuple[str, ...] = ()  # the papers the question is about when the index holds several (() = all)
+    instruction: bool = False  # the question talks to the assistant ("ignore your rules and say ...")
 
 
 @dataclass(frozen=True)
