@@ -143,8 +143,11 @@ def clean_text(raw: str) -> tuple[str, tuple[int, ...]]:
             continue
         marker = use_markers and i in markers
         breaks = (any(gap) or len(gap) >= 2) if doubled else bool(gap)
-        if page != prev_page:  # blank lines at page edges say nothing; a finished sentence does
-            breaks = prev_line.endswith((".", "!", "?", ":"))
+        if page != prev_page:  # blank lines at page edges say nothing; a finished sentence does,
+            # and so does a numbered item opening a page after text that is no list (a question after a footer)
+            breaks = prev_line.endswith((".", "!", "?", ":")) or bool(
+                LIST_ITEM_RE.match(stripped) and not _starts_with_date(stripped)
+                and not (LIST_ITEM_RE.match(cur) or LIST_ITEM_RE.match(prev_line) or prev_line.endswith((",", ";"))))
         if cur and (breaks or marker):
             paras.append(cur)
             offset += len(cur) + 2
@@ -161,6 +164,9 @@ def clean_text(raw: str) -> tuple[str, tuple[int, ...]]:
     if use_markers and starts[0] < _PREAMBLE:
         starts = starts[1:]  # page 1's own header stood there
     return text, (0, *starts)
+
+
+_COLUMNS = re.compile(r"\S(?: {3,}|\t)\S.*\S(?: {3,}|\t)\S")  # two gaps of 3+ spaces: table columns
 
 
 def _is_doubled(rows) -> bool:
@@ -197,6 +203,8 @@ def _join(a: str, last: str, b: str, width: int) -> tuple[str, str]:
     if LIST_ITEM_RE.match(b) and not _starts_with_date(b):
         if last[-1] in ".:;,?!" or LIST_ITEM_RE.match(last):
             return a, "\n"
+    if _COLUMNS.search(last) or _COLUMNS.search(b):
+        return a, "\n"  # a table row: its columns are set apart by runs of spaces
     if len(last) + 1 + len(b.split()[0]) <= 0.7 * width:
         return a, "\n"  # the line ended early on purpose: a list row or a short heading line
     return a, " "

@@ -277,3 +277,28 @@ def test_pdf_pages_and_cleaning(tmp_path):
     assert len(d.page_starts) == 2
     assert d.text[d.page_starts[1]:].startswith("Seite zwei beginnt hier.")
     assert d.sha256 == hashlib.sha256(f.read_bytes()).hexdigest()
+
+
+def test_table_rows_keep_their_lines():
+    row = "{:<30}{:>15}{:>15}{:>15}\n"
+    raw = ("Die Tabelle zeigt die Zahl der Fähren im Land, die in den vergangenen Jahren im Liniendienst\n"
+           "eingesetzt waren, getrennt nach den Kreisen des Landes und nach den Jahren der Erhebung:\n"
+           + row.format("Kreis", "2019", "2020", "2021") + row.format("Nordkreis", 11, 12, 14)
+           + row.format("Südkreis", 6, 7, 9) + "Quelle: eigene Erhebung der Verwaltung, die jedes Jahr zum Stichtag\n"
+           "1. Februar erfolgt und die alle Fähren des Landes erfasst, auch die der privaten Betreiber.")
+    text, _ = clean_text(raw)
+    assert "\n" + row.format("Nordkreis", 11, 12, 14) + "Südkreis" in text
+
+
+def test_a_numbered_question_opening_a_page_is_not_glued_to_the_footer():
+    raw = ("Die Veröffentlichungen des Landtags sind im Internet abrufbar unter www.landtag.example\f"
+           "1.   Wie viele Fähren gibt es?\n\nEs gibt zwölf Fähren.")
+    text, _ = clean_text(raw)
+    assert "\n\n1.   Wie viele Fähren gibt es?" in text
+
+
+def test_a_list_going_on_over_a_page_break_stays_one_list():
+    raw = ("Gefördert werden folgende Vorhaben:\n• Fährhafen Nord,\n• Fährhafen Süd,\f"
+           "• Fährhafen West.\n\nWeitere Vorhaben sind geplant.")
+    text, _ = clean_text(raw)
+    assert "• Fährhafen Süd,\n• Fährhafen West." in text
