@@ -120,7 +120,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "pape
 # Frozen question sets per paper: (extra documents indexed beside the default corpus). The second paper
 # is added to the product's corpus, as a user would with `rag index build`.
 PAPERS = {"7-844": (), "7-844-fresh": (), "bt-20-4711": (FIXTURES / "bt-20-4711.txt",), "lt-bw-17-999": (FIXTURES / "lt-bw-17-999.txt",),
-          "lt-nrw-18-5678": (FIXTURES / "lt-nrw-18-5678.txt",)}
+          "lt-nrw-18-5678": (FIXTURES / "lt-nrw-18-5678.txt",), "lt-by-19-5832": (FIXTURES / "lt-by-19-5832.txt",)}
 
 
 def set_files(name: str, split: str) -> list[Path]:

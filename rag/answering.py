@@ -14,7 +14,7 @@ from typing import Callable, Iterator, Sequence
 
 from . import candidates, render
 from .card import LABELS as card_labels
-from .evidence import Decision, counts, decide, linker, table_figures, typed
+from .evidence import Decision, countable, counts, decide, linker, table_figures, typed
 from .language import detect_language
 from .policy import Policy
 from .query import question_number
@@ -23,6 +23,7 @@ from .types import Answer, Chunk, Citation, Hit, Query, Span
 
 _TREND = re.compile(r"\b(gestiegen|gesunken|steigen|sinken|rise|rose|fall|fell|increase\w*|decrease\w*|"
                     r"mehr oder weniger|more or less|higher or lower|trend|entwickelt|develop\w*)\b", re.I)
+_FALLBACK = {"issued": "date", "signed": "transmitted", "signers": "asker"}  # a card line that answers nearly as well
 MAX_PAPERS = 4  # a question about "the paper" that names none is answered for each paper (up to this many)
 _NEGATION = re.compile(r"\b(nicht|kein\w*|keine[rsnm]?|nie|niemals|weder)\b", re.I)
 
@@ -94,7 +95,7 @@ def direct_answer(query: Query, decision: Decision, citations: Sequence[Citation
         if found:
             span, (a, b, _) = _pick(found, query)
             return render.typed(kind, span.text[a:b], lang, _n_of(span, citations))
-        items = candidates.counted_items(spans[0].chunk.text, query.focus)
+        items = countable(query, spans[0].chunk.text, linked)
         if len(items) >= 2:
             return render.derived_count(candidates.count_word(len(items), lang), lang, first.n)
         return ""
@@ -204,9 +205,14 @@ def _meta(query: Query, chunks: Sequence[Chunk], hits: Sequence[Hit] = ()) -> An
         cits = tuple(Citation(k + 1, q, q.text, 0, len(q.text)) for k, q in enumerate(asked))
         return Answer(query.text, render.compose("", cits, lang), lang, False, cits, (), "extractive") if cits else None
     cards = [c for c in chunks if c.kind == "card" and (not docs or c.doc_id in docs)]
+    fields = query.meta.split("+")
+    if "answerer" in fields and "transmitted" not in fields:
+        fields.append("transmitted")  # the letter that sent the answer names the ministry and the date
     cits, lines = [], []
-    for card_chunk, label in ((c, card_labels.get(f)) for c in cards[:MAX_PAPERS] for f in query.meta.split("+")):
-        m = re.search(rf"^{re.escape(label or '?')}: (.+)$", card_chunk.text, re.M)
+    for card_chunk, field in ((c, f) for c in cards[:MAX_PAPERS] for f in fields):
+        label = next((card_labels[f] for f in (field, _FALLBACK.get(field)) if f and re.search(
+            rf"^{re.escape(card_labels[f])}: ", card_chunk.text, re.M)), "?")
+        m = re.search(rf"^{re.escape(label)}: (.+)$", card_chunk.text, re.M)
         if m:
             cit = Citation(len(cits) + 1, card_chunk, card_chunk.text[m.start():m.end()], m.start(), m.end())
             line = render.card_line(label, m.group(1), lang, cit.n)

@@ -33,7 +33,9 @@ PATTERNS: dict[str, re.Pattern] = {
                         rf"|(?:EUR|€)\s?(?:{_NUM})(?:\s?(?:Mio\.|Mrd\.|Millionen|Milliarden))?"),
     "percentage": re.compile(rf"(?:{_NUM})\s?(?:Prozent|%|v\.\s?H\.)"),
     "rank": re.compile(r"\b(?:Platz|Rang|Position)\s\d+\b|\b\d+\.\s(?:Platz|Rang)\b"),
-    "count": re.compile(rf"\b(?:(?<![.,\d])\d+(?![.,]\d)|{_NW})\s+(?:[A-ZÄÖÜ][\w\-]*|weitere\w*\s+[A-ZÄÖÜ][\w\-]*)", re.I),
+    "count": re.compile(rf"\b(?:(?<![.,\d])(?:\d{{1,3}}(?:\.\d{{3}})+|\d+(?:,\d+)?)(?![.,]\d)|{_NW})\s+"
+                        rf"(?!(?:Mio|Mrd|Tsd|Millionen|Milliarden|Euro|EUR|Prozent|Dollar)\b)"  # money, a share: other kinds
+                        rf"(?:[A-ZÄÖÜ][\w\-]*|weitere\w*\s+[A-ZÄÖÜ][\w\-]*)", re.I),
     "person": re.compile(rf"\b(?:(?:Dr\.|Prof\.|Herr|Frau)\s+)+{_CAP}(?:\s{_CAP})+|"
                          rf"\b(?:der|die|des|dem|den)\s+{_ROLE}(?:\s+(?:für|der|des|im|am|beim)\s+[^,.;:()\n]{{3,80}}?)?"
                          rf"(?=[,.;:()\n]|\s+(?:und|sowie|hat|haben|nahm|führte|besuchte|in|am|an|mit|gab|wurde)\b)"

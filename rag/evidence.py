@@ -22,6 +22,7 @@ FOCUS_WEIGHT = 0.3  # how much the share of linked focus words adds to a span's 
 TYPE_WEIGHT = 0.3  # and a candidate of the expected type
 NAME_PENALTY = 0.3  # and a name asked about (that the paper has elsewhere) missing from the span takes off
 CONTINUATION_CHARS = 450  # a following sentence of the same paragraph is quoted too, up to this length
+LEAD_CHARS = 200  # the words before a list's first item that say what its items are
 NUMERIC = ("money", "count", "percentage")  # kinds a table's figures answer
 TYPED = ("person", "organisation", "name", "place", "date", "money", "count", "percentage", "rank")
 _CONNECTIVE = re.compile(r"^(Daher|Deshalb|Deswegen|Dabei|Dies|Diese[rsm]?|Dazu|Darüber hinaus|Somit|Damit|Hierbei|"
@@ -156,14 +157,22 @@ def cells(query: Query, span: Span) -> list:
 
 
 def _holds_type(query: Query, span: Span, linked=None) -> bool:
-    if query.expected == "count" and _list_of(span):
+    if query.expected == "count" and countable(query, span.chunk.text, linked):
         return True
     return bool(typed(query, span.text, linked) or cells(query, span))
 
 
-def _list_of(span: Span) -> list:
-    """The list items of the passage a span belongs to (for counts derived by counting)."""
-    return candidates.list_items(span.chunk.text)
+def countable(query: Query, text: str, linked=None) -> list:
+    """The list items of ``text`` to count for "how many": only when the words introducing the list
+    name the thing counted ("folgende Hochschulen:" for "Wie viele Hochschulen ...?"; not a list of
+    measures for "how many helpers", though one measure is about helpers)."""
+    items = candidates.counted_items(text, query.focus)
+    nouns = counted(query.resolved)
+    if len(items) < 2 or not nouns:
+        return items
+    lead = text[max(0, items[0][0] - LEAD_CHARS):items[0][0]]
+    mentions = linked or candidates.shares_stem
+    return items if any(mentions(n, lead) for n in nouns) else []
 
 
 def _missing_year(query: Query, evidence: Sequence[Span]) -> bool:

@@ -28,6 +28,18 @@ _HOW_MUCH = re.compile(r"\b(wie\s+hoch|wie\s*viel|wieviel|how\s+much|how\s+high|
                        r"what\s+(?:was|is|were|are)\s+the\s+(?:\w+\s+)?(?:volume|value|amount|level|total))\b", _I)
 _MONEY_HEAD = re.compile(r"\W*(\w*(euro|geld|mittel|kosten|betrag|summe)|eur|€|dollar|money|mio|millionen|milliarden)\b",
                          _I)  # the word after "wie viele"/"wie viel" names money
+_COST = re.compile(r"\b(was\s+kostet\w*|was\s+kosteten|wie\s+teuer|what\s+(?:\w+\s+){0,8}cost|how\s+expensive|"
+                   r"what\s+(?:is|was|are|were)\s+the\s+(?:\w+\s+)?(?:price|cost)s?)\b", _I)
+_MEASURE = re.compile(r"\b((what|was)\s+(is|was|are|were|ist|war|sind|waren)\s+(the|die|der|das)\s+(\w+\s+)?(population|"
+                      r"einwohnerzahl|number|zahl|size|größe|length|länge|capacity|kapazität|leistung|total|gesamtzahl|"
+                      r"volume)|wie\s+(lang|groß|gross|breit|schwer|weit)\s+(ist|war|sind|waren|wird|werden)|how\s+(long|big|"
+                      r"large|wide|far|heavy)\s+(is|was|are|were|will))\b", _I)
+# A noun right after "wie viel" / "how much" that is not money ("Leistung", "storage capacity"): a quantity.
+_QUANTITY_NOUN = re.compile(r"\s+(?!(?:did|does|do|was|is|were|are|has|have|had|will|would|can|could|money|funding|"
+                            r"hat|hatte|haben|ist|war|wird|wurde|wurden|sind|kostet\w*|geld|mittel|euro)\b)[A-Za-zÄÖÜäöüß][\w\-]+"
+                            r"(?:\s+(?!(?:did|does|was|is|were|are|has|have|will|hat|ist|war|wird|wurde|sind)\b)[a-z][\w\-]+)?"
+                            r"\s+(?:did|does|do|was|is|were|are|has|have|had|will|ist|war|wird|wurde|wurden|sind|hat|haben|gibt|"
+                            r"gab|in|an|im|bei|for|of|from)\b", _I)
 _WHEN = re.compile(r"\b(wann|an welchem tag|in welchem (jahr|monat)|seit wann|bis wann|welche[ms]? datum|"
                    r"when|what date|which date|what day|in which (year|month)|what year|which year)\b", _I)
 _WHERE = re.compile(r"\b(wo|wohin|woher|in welche[rm]? (stadt|ort|land|region)|where|in which (city|town|place|country))\b", _I)
@@ -51,17 +63,27 @@ _ORDINAL_WORDS = {"erste": 1, "zweite": 2, "dritte": 3, "vierte": 4, "fünfte": 
                   "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6}
 
 # Questions about the paper itself -> the document-card field that answers them.
+_SIGN = r"(unterzeichn\w*|unterschrieb\w*|unterschrieben|signed|signator\w*|signature\w*|signing)"
 _META = [
+    ("reference", re.compile(r"\b(ursprünglich\w*|original\w*)\b.{0,40}\b(anfrage|question|inquiry|request|drucksache)|"
+                             r"drucksache(n-?nummer)?\s+der\s+(kleinen\s+|großen\s+|schriftlichen\s+)?anfrage", _I)),
+    ("signers", re.compile(rf"\b{_SIGN}\b.{{0,40}}\b(antrag\w*|motion|anfrage|inquiry|request)\b|"
+                           rf"\b(antrag\w*|motion|anfrage|inquiry)\b.{{0,40}}\b{_SIGN}", _I)),
+    ("signed", re.compile(rf"\b{_SIGN}\b.{{0,40}}\b(stellungnahme|antwort|answer|reply|response|statement|paper|"
+                          rf"dokument|document|drucksache)\b|\b(stellungnahme|antwort|answer|reply|response|statement|"
+                          rf"dokument|document|drucksache)\b.{{0,40}}\b{_SIGN}", _I)),
     ("question_text", re.compile(r"\b(frage|question)\s*(nr\.?\s*)?\d+\s*[a-z]?\)?|\b(erste|zweite|dritte|vierte|fünfte|"
                                  r"first|second|third|fourth|fifth)n?\s+(frage|question)", _I)),
     ("joint", re.compile(r"(zusammen\w*|gemeinsam)\s+beantwort|together|jointly|combined", _I)),
     ("question_count", re.compile(r"(wie\s*viele|wieviele|anzahl\w*( der)?|how many|number of)\s+(\w+\s+)?(fragen|questions|"
-                                  r"teilfragen|sub-?questions)", _I)),
+                                  r"teilfragen|sub-?questions|punkte|points)", _I)),
     ("party", re.compile(r"\b(partei|fraktion|party|faction|parliamentary group|caucus)\b", _I)),
     ("asker", re.compile(r"\b(wer\b.{0,40}\b(ge)?(fragt|gestellt|eingereicht)|fragesteller\w*|who\b.{0,40}\b(ask|submit|"
                          r"pose|file|raise|put)\w*|author of the (question|inquiry|request)|which (mp|member))", _I)),
     ("answerer", re.compile(r"\b((wer|wen)\b.{0,40}\b(be)?antwort\w*|who\b.{0,40}\b(answer|respond|repl)\w*|namens|on (whose )?behalf|"
-                            r"in whose name)", _I)),
+                            r"in whose name|(welche[sm]?|which)\s+(ministeri\w*|ministry|department|behörde|authority|body|"
+                            r"stelle|ressort)\b.{0,60}\b(antwort\w*|beantwort\w*|answer\w*|respon\w*|repl\w*|stellung)|"
+                            r"stellung\s+genommen|nimmt\s+stellung|nahm\s+stellung)", _I)),
     ("transmitted", re.compile(r"\b(übermittelt|uebermittelt|übersandt|übersendet|weitergeleitet|zugeleitet|geschickt|"
                                r"schreiben vom|transmit\w*|sen[dt]s?|forward\w*|letter|submitted)\b", _I)),
     ("period", re.compile(r"\b(wahlperiode|legislaturperiode|legislative (period|term)|electoral term)\b", _I)),
@@ -70,12 +92,13 @@ _META = [
     ("parliament", re.compile(r"\b(welche[ms]? (landtag|parlament)|which (parliament|state parliament|landtag))\b", _I)),
     ("kind", re.compile(r"\b(art des dokuments|dokumenttyp|was für ein dokument|um was für|what (kind|type) of "
                         r"(document|paper)|document type|type of (document|paper))\b", _I)),
+    ("issued", re.compile(r"\b(veröffentlicht|ausgegeben|erschienen|herausgegeben|published|issued|released)\b", _I)),
     ("date", re.compile(r"\b(datum|datiert|date[d]?|wann\b.{0,40}\b(drucksache|dokument|antwort|veröffentlicht|erschienen)|"
                         r"when\b.{0,40}\b(paper|document|answer|published|issued|dated))\b", _I)),
     ("title", re.compile(r"\b(titel|betreff|überschrift|title|subject|heading)\b.{0,40}\b(anfrage|drucksache|"
                          r"dokument|paper|inquiry|request|document)\b", _I)),
 ]
-_PAPER = re.compile(r"\b(anfrage|drucksache|dokument|papier|antwort|paper|document|inquiry|interpellation|"
+_PAPER = re.compile(r"\b(anfrage|drucksache|dokument|papier|antwort|paper|document|inquiry|interpellation|stellungnahme|"
                     r"request|fragesteller|answer|question\s*\d|frage\s*\d|fragen|questions)\b", _I)
 
 _STOP = frozenset(fold(w) for w in """
@@ -144,7 +167,9 @@ def analyse(question: str, resolved: str | None = None, history=(), language: st
     resolved = resolved or question
     default = detect_language(history[-1][0]) if history else "de"
     lang = language or detect_language(question, default=default)
-    return Query(text=question, resolved=resolved, language=lang, expected=expected_type(resolved, lang),
+    own = expected_type(question, lang)  # a follow-up with a question word of its own asks for its own kind
+    expected = own if resolved != question and own != "description" else expected_type(resolved, lang)
+    return Query(text=question, resolved=resolved, language=lang, expected=expected,
                  focus=focus_words(resolved), years=tuple(dict.fromkeys(YEAR.findall(resolved))),
                  meta=meta_field(resolved), history=tuple((str(u), str(a)) for u, a in history),
                  instruction=instruction(question))
@@ -165,7 +190,13 @@ def expected_type(q: str, language: str = "de") -> str:
         if _RANK.search(q):
             return "rank"
         much = re.search(r"\b(how\s+much|wie\s*viel(?!e))\b", q, _I)
+        if much and not _MONEY.search(q) and _QUANTITY_NOUN.match(q[much.end():]):
+            return "count"  # "wie viel Elektrolyseleistung", "how much storage capacity": a quantity, not money
         return "money" if (_MONEY.search(q) or much) else "count"
+    if _COST.search(q):
+        return "money"  # "Was kostet ...?", "What will it cost?", "Wie teuer ...?"
+    if _MEASURE.search(q) and not _MONEY.search(q):
+        return "count"  # "What is the population of ...?", "Wie lang ist ...?"
     if _RANK.search(q) and re.search(r"\b(welche\w*|which|what|where|wo|wie)\b", q, _I):
         return "rank"
     if _PERCENT.search(q) and re.search(r"\b(welche\w*|which|what|wie)\b", q, _I):
@@ -231,6 +262,14 @@ _META_WORDS = ("anfrage", "gestellt", "fragesteller", "drucksache", "fraktion", 
                "übermittelt", "wahlperiode", "question", "questions", "asked", "submitted", "answered", "document")
 
 
+# Words a question about the paper itself uses; they say nothing about which paper is meant.
+PAPER_WORDS = frozenset(fold(w) for w in _META_WORDS + tuple("""
+antrag antrags stellungnahme unterzeichnet unterschrieben unterzeichnete signed signatory motion inquiry request
+ministerium ministry fragen punkte points veröffentlicht published issued ausgegeben original ursprüngliche
+nummer number tabled datum date wer who paper papier dokument gestellt eingebracht abgeordnete mps member
+""".split()))
+
+
 def _near(a: str, b: str) -> bool:
     """One edit apart (a letter left out, added, changed, or two swapped)."""
     if abs(len(a) - len(b)) > 1 or a == b:
@@ -260,6 +299,10 @@ def meta_field(q: str) -> str:
     found = list(dict.fromkeys(_fields(q)))
     if "transmitted" in found:  # its card line names who sent the answer, for whom, and when
         found = [f for f in found if f not in ("answerer", "date")]
+    drop = {"reference": ("number", "question_text", "asker"), "signers": ("signed", "asker"), "issued": ("date",),
+            "signed": ("answerer",)}
+    for f in [f for f in found if f in drop]:
+        found = [g for g in found if g not in drop[f]]
     if len(found) > 1 and "question_text" not in found and re.search(r"\b(und|and|sowie)\b|,", q, _I):
         return "+".join(found)
     return found[0] if found else ""
@@ -269,8 +312,8 @@ def _fields(q: str):
     for name, pattern in _META:
         if not pattern.search(q):
             continue
-        if name in ("date", "transmitted", "title", "answerer", "question_count", "party") and not (
-                _PAPER.search(q) or name in ("party", "question_count")):
+        if name in ("date", "issued", "transmitted", "title", "answerer", "question_count", "party") and not (
+                _PAPER.search(q) or name in ("party", "question_count") or re.search(r"\bstellung\b", q, _I)):
             continue  # "when was the ambassador ..." is not about the paper's date
         if name == "party" and re.search(r"\b(partner|partnerschaft|seite)\b", q, _I):
             continue

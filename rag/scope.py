@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .query import focus_words
+from .query import PAPER_WORDS, focus_words
+from .text import fold
 from .types import Hit, Query
 
 
@@ -23,8 +24,10 @@ def documents(query: Query, lexicon, threshold: float) -> set[str] | None:
         texts.insert(1, query.resolved)
     every = set(lexicon.documents)
     scope = set(every)
-    for text in texts:
+    for k, text in enumerate(texts):
         focus = focus_words(text)
+        if query.meta and k < len(texts) - 2 * len(query.history):  # "who submitted it": no hint at a paper
+            focus = tuple(w for w in focus if fold(w) not in PAPER_WORDS)
         mentions = {d: m for d, m in lexicon.mentions(focus, threshold).items() if d in scope}
         found = distinctive(focus, mentions)
         if found:

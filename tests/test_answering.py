@@ -125,3 +125,10 @@ def test_an_english_description_without_a_translation_points_to_the_german_passa
     items = list(answering.answer_stream(analyse("Why is the funding rate raised in weak regions?"), [hit(LONG, LONG_TEXT)],
                                          OPEN, translate=lambda cits: ""))  # a translation that failed its checks
     assert items[-1].text == a.text
+
+
+def test_a_list_is_counted_only_when_its_lead_in_names_the_thing_counted():
+    from rag.evidence import countable
+    text = "Folgende Maßnahmen wurden ergriffen:\n1. Fährhelfer: mehr Personal\n2. Werbung: neue Plakate\n3. Zulage"
+    assert countable(analyse("Wie viele Fährhelfer sind beschäftigt?"), text) == []  # one measure is about them
+    assert len(countable(analyse("Wie viele Maßnahmen wurden ergriffen?"), text)) == 3

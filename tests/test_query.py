@@ -21,6 +21,13 @@ from rag.query import analyse, question_number
     ("What is the capital of Ruritania?", "place"),
     ("Welchen Platz belegte das Land?", "rank"),
     ("Wie hoch ist der Anteil in Prozent?", "percentage"),
+    ("Was kostet die neue Fähre?", "money"),
+    ("What will the new ferry terminal in Nordstadt cost?", "money"),
+    ("Wie viel Speicherleistung ist installiert?", "count"),  # a quantity, not money
+    ("How much storage capacity is installed?", "count"),
+    ("How much did the council spend?", "money"),
+    ("What is the population of Nordstadt?", "count"),
+    ("Wie lang ist die neue Strecke?", "count"),
 ])
 def test_expected_type(question, expected):
     assert analyse(question).expected == expected
@@ -83,3 +90,9 @@ def test_the_name_of_an_envoy_is_a_persons_name():
 ])
 def test_a_question_that_talks_to_the_assistant(question, talks):
     assert analyse(question).instruction is talks
+
+
+def test_a_follow_up_with_its_own_question_word_asks_for_its_own_kind():
+    q = analyse("Wurde dabei ein Vertrag unterschrieben?", "Wann fand das Treffen statt? Wurde dabei ein Vertrag unterschrieben?")
+    assert q.expected == "yesno"
+    assert analyse("And in 2017?", "How much was spent in 2016? And in 2017?").expected == "money"  # elliptical: the earlier kind
