@@ -16,7 +16,7 @@ LABELS = {  # field -> German label (the card is written in the paper's language
     "number": "Drucksache", "period": "Wahlperiode", "date": "Datum", "parliament": "Parlament",
     "kind": "Art", "title": "Titel", "asker": "Fragesteller", "party": "Fraktion", "answerer": "Antwortende Stelle",
     "transmitted": "Übermittelt", "signed": "Unterzeichnet", "signers": "Unterzeichner", "issued": "Ausgegeben",
-    "reference": "Drucksache der Anfrage", "question_count": "Anzahl der Fragen", "questions": "Fragen",
+    "reference": "Drucksache der Anfrage", "asked_on": "Anfrage vom", "answered_on": "Antwort vom", "question_count": "Anzahl der Fragen", "questions": "Fragen",
     "joint": "Gemeinsam beantwortet",
 }
 # The parties of German parliaments as papers print them after the askers' names ("... Hüsken SPD").
@@ -25,16 +25,19 @@ PARTY = (r"(?:BÜNDNIS\s90/DIE\sGRÜNEN|Bündnis\s90/Die\sGrünen|DIE\sLINKE|Die
 _ROLE = r"(?:Staats)?(?:[Mm]inister(?:in)?|[Ss]taatssekretär(?:in)?|Senator(?:in)?|Präsident(?:in)?|Bürgermeister(?:in)?)\b"
 _MONTH = r"(?:Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember)"
 _DATE = rf"\d{{1,2}}\.\s*(?:{_MONTH}|\d{{1,2}}\.)\s*\d{{4}}"
+_LONG_DATE = rf"\d{{1,2}}\.\s+{_MONTH}\s+\d{{4}}"
 
 
 def build(text: str, metadata: dict, questions: list[tuple[str, str]], joint: list[str]) -> str:
     """The card text. ``questions``: (number, text) of the paper's questions in order ("2 a)" for
     sub-questions); ``joint``: the paper's sentences saying which questions are answered together."""
     f = fields(text, metadata)
-    main = [n for n, _ in questions if n.isdigit()]
-    subs = [n for n, _ in questions if not n.isdigit()]
-    if main:
-        f["question_count"] = str(len(main)) + (f" (mit {len(subs)} Teilfragen)" if subs else "")
+    main = [n for n, _ in questions if " " not in n]
+    subs = [n for n, _ in questions if " " in n]
+    blocks = list(dict.fromkeys(n.split(".")[0] for n in main)) if any("." in n for n in main) else []
+    if main:  # "15 (in 6 Blöcken)" when questions are numbered 1.1, 1.2, 2.1, ...
+        notes = ([f"in {len(blocks)} Blöcken"] if blocks else []) + ([f"mit {len(subs)} Teilfragen"] if subs else [])
+        f["question_count"] = str(len(main)) + (f" ({', '.join(notes)})" if notes else "")
         f["questions"] = ", ".join(n for n, _ in questions)
     elif f.get("kind") == "Antrag":  # a motion's numbered points are what it asks for
         points = _points(text)
@@ -77,6 +80,14 @@ def fields(text: str, metadata: dict) -> dict[str, str]:
     own = out.get("number", "").replace(" ", "")
     if m and m.group(1).replace(" ", "") != own and re.search(r"\bAntwort\b", head[:m.start() + 400]):
         out["reference"] = m.group(1).replace(" ", "")  # the paper printing the questions, when answered apart
+    asked_on = _first(rf"\bAnfrage(?:\s+\d+)?(?:\s+(?:des|der)\s+Abgeordneten\s+[^\n]{{0,120}}?)?\s+vom\s+({_DATE}|{_LONG_DATE})",
+                      head)
+    if asked_on:  # "Schriftliche Anfrage der Abgeordneten X vom 04.02.2025", "Kleine Anfrage 2101 vom 10. Juli 2023"
+        out["asked_on"] = asked_on
+    answered_on = _first(rf"\b(?:Antwort|Stellungnahme)\s+(?:der|des)\s+[^\n]{{0,120}}\n?\s*vom\s+({_DATE}|{_LONG_DATE})",
+                         text[:8000])
+    if answered_on:
+        out["answered_on"] = answered_on
     issued = _first(rf"\bAusgegeben:?\s*({_DATE}|\d{{1,2}}\.\d{{1,2}}\.\d{{4}})", text[:8000])
     if issued:
         out["issued"] = issued

@@ -24,17 +24,18 @@ from .types import Chunk, Document
 
 __all__ = ["CHUNKER_VERSION", "MAX_CHARS", "chunk_document", "chunk_id"]
 
-CHUNKER_VERSION = "2"  # bump whenever chunk_document's output changes
+CHUNKER_VERSION = "3"  # bump whenever chunk_document's output changes
 MAX_CHARS = 1000  # a longer span is split at sentence boundaries
 MIN_CHARS = 100  # a shorter fragment is merged with what follows (or precedes) it
 
 _PARA = re.compile(r"\S(?:.*\S)?(?:\n[ \t]*\S(?:.*\S)?)*")  # lines up to a blank line
-_QUESTION = re.compile(r"(\d{1,2})\.\s+(\S+)")
+_QUESTION = re.compile(r"(\d{1,2}\.\d{1,2}|\d{1,2}(?=\.))\.?\s+(\S+)")  # "3. Wie ...", "1.2 Wie ..." (Bavaria)
+_NESTED = re.compile(r"^\d{1,2}\.\d{1,2}\.?\s", re.M)  # a line opening a question numbered "1.2"
+_NUMBER = r"\d{1,2}(?:\.\d{1,2})?(?:\s*[a-z]\))?"
+_ZU = re.compile(rf"Zu (?:den )?(?:Fragen? )?({_NUMBER}(?:\s*(?:,|und|bis|sowie)\s*{_NUMBER})*)\.?:")  # "Zu 1.1 und 1.2:"
 _SUBQUESTION = re.compile(r"[a-z]\)\s")
 _JOINT = re.compile(r"Die Fragen (.+?) werden (?:[\w ]{0,60}? )?(?:gemeinsam|zusammenhängend|zusammen) beantwortet")
 _PREFACE = re.compile(r"Vorbemerkung(?:en)?(?: de[rs] [\w\- ]{3,40})?:?")
-_ANSWER_HEAD = re.compile(r"(?:Zu (?:den )?(?:Fragen?\s*)?(\d{1,2}[^:\n]{0,40}?)\.?:?|Antwort(?: zu (?:den )?Fragen? (\d{1,2}[^:\n]{0,40}?))?:)"
-                          r"(?=\s|$)")
 _ANFRAGE = re.compile(r"(KLEINE|GROSSE|GROẞE) ANFRAGE")
 
 
@@ -87,9 +88,9 @@ def structure(text: str) -> tuple[list[tuple[str, str]], list[str]]:
     for p in _annotate(text):
         if p.kind == "question" and p.number:
             questions.append((p.number, p.text))
-        m = _JOINT.match(p.text)
-        if m:
-            joint.append(p.text[:m.end()])
+        m = _JOINT.match(p.text) or _ZU.match(p.text)
+        if m and (m.re is _JOINT or len(re.findall(_NUMBER, m.group(1))) > 1):  # "Zu 1.1 und 1.2:" too
+            joint.append(p.text[:m.end()].rstrip(":"))
     return questions, joint
 
 
@@ -97,7 +98,7 @@ def structure(text: str) -> tuple[list[tuple[str, str]], list[str]]:
 
 def _annotate(text: str) -> list[_Para]:
     """Paragraphs with kind, section path, answered questions and block."""
-    spans = [(m.start(), m.end()) for m in _PARA.finditer(text)]
+    spans = [piece for m in _PARA.finditer(text) for piece in _nested(text, m.start(), m.end())]
     paras = [_Para(s, e, text[s:e], _shape(text[s:e]), "", "", 0) for s, e in spans]
     if not any(_is_question(p.text) for p in paras):
         section = ""
@@ -110,10 +111,11 @@ def _annotate(text: str) -> list[_Para]:
     anfrage = next((m for m in map(_ANFRAGE.fullmatch, (p.text for p in paras)) if m), None)
     top = (anfrage.group(1).capitalize().replace("Grosse", "Große") + " Anfrage") if anfrage else "Anfrage"
     mode, sub, block, answered = "meta", "", 0, ""
-    asked: dict[int, str] = {}
-    subs: dict[int, list[str]] = {}
-    pending: list[int] = []
+    asked: dict[str, str] = {}
+    subs: dict[str, list[str]] = {}
+    pending: list[str] = []
     answered_numbers: tuple[str, ...] = ()
+    heads = any(_ZU.match(p.text) for p in paras)  # answers open with "Zu 1.2:": what comes before answers none
     for p in paras:
         t = p.text
         q = _is_question(t)
@@ -124,8 +126,8 @@ def _annotate(text: str) -> list[_Para]:
             mode, top, sub, block = "question", f"Frage {q}", "", block + 1
             asked[q] = t
             pending.append(q)
-            p.kind, p.number = "question", str(q)
-            subs[q] = [f"{q} {m.group(1)})" for m in re.finditer(r"(?:^|\n)([a-z])\)\s", t)]
+            p.kind, p.number = "question", q
+            subs[q] = [f"{q} {m.group(1)})" for m in re.finditer(r"(?:^|\n|^[\d.]+\s+)([a-z])\)\s", t)]
         elif mode == "question" and (_SUBQUESTION.match(t) or t.endswith("?")):
             asked[pending[-1]] += "\n" + t
             p.kind = "question"
@@ -134,14 +136,15 @@ def _annotate(text: str) -> list[_Para]:
                 p.number = letters[0]
                 subs[pending[-1]].extend(letters)
         else:
-            if mode == "question":  # the first paragraph after the questions opens the answer
+            zu = _zu(t, asked) if mode in ("question", "answer") else []
+            if mode == "question" or zu:  # the first paragraph after the questions opens the answer, as does "Zu 1.2:"
                 mode, sub, block = "answer", "", block + 1
                 joint = _JOINT.match(t)
-                numbers = [int(n) for n in re.findall(r"\d+", joint.group(1))] if joint else []
-                numbers = [n for n in dict.fromkeys(numbers) if n in asked] or pending
+                numbers = [n for n in re.findall(r"\d+(?:\.\d+)?", joint.group(1))] if joint else []
+                numbers = zu or [n for n in dict.fromkeys(numbers) if n in asked] or ([] if heads else pending)
                 top = f"Antwort zu Fragen {joint.group(1)}" if joint else _answer_label(numbers)
-                answered = "\n".join(asked[n] for n in numbers)
-                answered_numbers = tuple(x for n in numbers for x in (str(n), *subs.get(n, ())))
+                answered = "\n".join(dict.fromkeys(asked[n.split(" ")[0]] for n in numbers))
+                answered_numbers = tuple(dict.fromkeys(x for n in numbers for x in (n, *(subs.get(n, ()) if " " not in n else ()))))
                 pending = []
             if mode == "meta":
                 p.kind = "meta"
@@ -174,15 +177,36 @@ def _is_heading(t: str) -> bool:
     return not t.endswith((".", ",", ";", "?", "!"))
 
 
-def _is_question(t: str) -> int:
-    """The question's number if ``t`` is a numbered question ("3. Wie stellt sich ...?"), else 0."""
+def _is_question(t: str) -> str:
+    """The question's number if ``t`` is a numbered question ("3. Wie stellt sich ...?", "1.2 Wie ...?"), else ""."""
     m = _QUESTION.match(t)
     if not m or m.group(2).lower() in MONTHS or not t.endswith("?"):
-        return 0
-    return int(m.group(1))
+        return ""
+    return m.group(1)
 
 
-def _answer_label(numbers: list[int]) -> str:
+def _nested(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """A paragraph of questions numbered "1.1", "1.2", ... (one per line) as one span per question."""
+    cuts = [start + m.start() for m in _NESTED.finditer(text[start:end])]
+    if len(cuts) < 2 or cuts[0] != start:
+        return [(start, end)]
+    ends = cuts[1:] + [end]
+    return [(a, len(text[a:b].rstrip()) + a) for a, b in zip(cuts, ends)]
+
+
+def _zu(t: str, asked: dict[str, str]) -> list[str]:
+    """The asked questions an answer paragraph opening with "Zu 1.1 und 1.2:" / "Zu Frage 3:" answers."""
+    m = _ZU.match(t)
+    if not m:
+        return []
+    found = [" ".join(n.split()).replace(" )", ")") for n in re.findall(_NUMBER, m.group(1))]
+    found = [re.sub(r"(\d)([a-z]\))", r"\1 \2", n) for n in found]
+    return [n for n in found if n.split(" ")[0] in asked]
+
+
+def _answer_label(numbers: list[str]) -> str:
+    if not numbers:
+        return "Antwort"
     if len(numbers) == 1:
         return f"Antwort zu Frage {numbers[0]}"
     return "Antwort zu Fragen " + ", ".join(map(str, numbers[:-1])) + f" und {numbers[-1]}"

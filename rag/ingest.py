@@ -122,7 +122,8 @@ def clean_text(raw: str) -> tuple[str, tuple[int, ...]]:
     doubled every line break (a blank line after each line, detected by sentences continuing
     across those blank lines), only whitespace-only lines with spaces or 2+ blank lines break.
     """
-    pages = _drop_running_lines(raw.replace("\r\n", "\n").replace("\r", "\n").split("\f"))
+    pages = raw.replace("\r\n", "\n").replace("\r", "\n").split("\f")
+    pages = _drop_running_lines(_split_at_page_heads(pages[0]) if len(pages) == 1 else pages)
     rows = [(line, page) for page, body in enumerate(pages) for line in body.split("\n")]
     texts = [line.strip() for line, _ in rows if line.strip()]
     if not texts:
@@ -166,6 +167,7 @@ def clean_text(raw: str) -> tuple[str, tuple[int, ...]]:
     return text, (0, *starts)
 
 
+_NESTED_ITEM = re.compile(r"\d{1,2}\.\d{1,2}\.?\s+[A-ZÄÖÜa-z]")
 _COLUMNS = re.compile(r"\S(?: {3,}|\t)\S.*\S(?: {3,}|\t)\S")  # two gaps of 3+ spaces: table columns
 
 
@@ -203,6 +205,8 @@ def _join(a: str, last: str, b: str, width: int) -> tuple[str, str]:
     if LIST_ITEM_RE.match(b) and not _starts_with_date(b):
         if last[-1] in ".:;,?!" or LIST_ITEM_RE.match(last):
             return a, "\n"
+    if _NESTED_ITEM.match(b) and last[-1] in ".:;?!":
+        return a, "\n"  # "1.3 Wie ...?" after "1.2 ...?": questions numbered within a block, one a line
     if _COLUMNS.search(last) or _COLUMNS.search(b):
         return a, "\n"  # a table row: its columns are set apart by runs of spaces
     if len(last) + 1 + len(b.split()[0]) <= 0.7 * width:
@@ -213,6 +217,24 @@ def _join(a: str, last: str, b: str, width: int) -> tuple[str, str]:
 def _starts_with_date(line: str) -> bool:
     m = re.match(r"\d{1,2}\.\s+(\w+)", line)
     return bool(m) and m.group(1).lower() in MONTHS
+
+
+_PAGE_HEAD = re.compile(r"\bSeite\s+#(?:\s*(?:/|von)\s*#)?(?!\w)|(?:^|\s)[-–]\s*#\s*[-–](?:\s|$)")
+
+
+def _split_at_page_heads(body: str) -> list[str]:
+    """A text extracted without form feeds, cut into pages at its running page lines: a line with a
+    page number ("Seite 3/6", "- 3 -") whose shape repeats. Each such line opens its page."""
+    lines = body.split("\n")
+    shapes = [_shape(ln) for ln in lines]
+    counts: dict[str, int] = {}
+    for sh in shapes:
+        counts[sh] = counts.get(sh, 0) + 1
+    heads = [i for i, sh in enumerate(shapes) if sh and counts[sh] >= 2 and _PAGE_HEAD.search(sh)]
+    if len(heads) < 2:
+        return [body]
+    cuts = [0, *heads, len(lines)]
+    return ["\n".join(lines[a:b]) for a, b in zip(cuts, cuts[1:]) if b > a]
 
 
 def _drop_running_lines(pages: list[str]) -> list[str]:

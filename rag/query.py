@@ -92,6 +92,10 @@ _META = [
     ("parliament", re.compile(r"\b(welche[ms]? (landtag|parlament)|which (parliament|state parliament|landtag))\b", _I)),
     ("kind", re.compile(r"\b(art des dokuments|dokumenttyp|was für ein dokument|um was für|what (kind|type) of "
                         r"(document|paper)|document type|type of (document|paper))\b", _I)),
+    ("asked_on", re.compile(r"\b(wann|when|an welchem (tag|datum)|on what (day|date)|what date|which date)\b.{0,60}\b"
+                            r"(gestellt|eingereicht|eingebracht|submitted|asked|filed|tabled|posed|sent in)\b", _I)),
+    ("answered_on", re.compile(r"\b(wann|when|an welchem (tag|datum)|on what (day|date)|what date|which date)\b.{0,60}\b"
+                               r"(beantwortet|geantwortet|answer|answered|respond|responded|reply|replied|response)\b", _I)),
     ("issued", re.compile(r"\b(veröffentlicht|ausgegeben|erschienen|herausgegeben|published|issued|released)\b", _I)),
     ("date", re.compile(r"\b(datum|datiert|date[d]?|wann\b.{0,40}\b(drucksache|dokument|antwort|veröffentlicht|erschienen)|"
                         r"when\b.{0,40}\b(paper|document|answer|published|issued|dated))\b", _I)),
@@ -299,7 +303,8 @@ def meta_field(q: str) -> str:
     found = list(dict.fromkeys(_fields(q)))
     if "transmitted" in found:  # its card line names who sent the answer, for whom, and when
         found = [f for f in found if f not in ("answerer", "date")]
-    drop = {"reference": ("number", "question_text", "asker"), "signers": ("signed", "asker"), "issued": ("date",),
+    drop = {"asked_on": ("date", "asker", "issued", "transmitted"), "answered_on": ("date", "answerer", "transmitted"),
+            "reference": ("number", "question_text", "asker"), "signers": ("signed", "asker"), "issued": ("date",),
             "signed": ("answerer",)}
     for f in [f for f in found if f in drop]:
         found = [g for g in found if g not in drop[f]]

@@ -100,3 +100,61 @@ def test_which_ministry_answered_is_told_with_the_letter_that_sent_the_answer():
     assert "Minister für Verkehr" in ans.text and not ans.refused
     ans = list(answering.answer_stream(analyse("Wann wurde die Drucksache veröffentlicht?"), [], None, chunks=[c]))[-1]
     assert "01.06.2023" in ans.text  # no "Ausgegeben" line: the paper's date answers
+
+
+SCHRIFTLICH = """Landtag Nordland
+19. Wahlperiode                                         Drucksache 19/42
+                                                              01.06.2025
+
+Schriftliche Anfrage
+der Abgeordneten Anna Frage FREIE WÄHLER
+vom 02.04.2025
+
+Fähren im Land
+
+Ich frage die Staatsregierung:
+
+1.1   Wie viele Fähren verkehren im Land
+      (bitte nach Kreisen aufschlüsseln)?
+1.2   Wie alt sind die Fähren?
+
+2.1   Welche Fähren werden ersetzt?
+
+Antwort
+des Staatsministeriums für Verkehr
+vom 20.05.2025
+
+Zu 1.1 und 1.2:
+Es verkehren zwölf Fähren. Sie sind im Mittel 31 Jahre alt und damit deutlich älter als geplant.
+
+Drucksache 19/42                  Landtag Nordland 19. Wahlperiode                  Seite 2/2
+
+Zu 2.1:
+Ersetzt werden die Fähren Nord und Süd, sobald die Mittel im Haushalt bereitstehen.
+
+Drucksache 19/42                  Landtag Nordland 19. Wahlperiode                  Seite 3/3
+
+Die neuen Fähren fahren elektrisch.
+
+Max Mustermann
+Staatsminister
+"""
+
+
+def test_questions_numbered_within_blocks_and_answered_under_zu_heads():
+    from rag.chunking import chunk_document
+    from rag.ingest import clean_text, parse_metadata
+    from rag.types import Document
+    text, pages = clean_text(SCHRIFTLICH)
+    assert "Seite" not in text and len(pages) == 3  # the running page lines cut the pages, then went
+    questions, joint = __import__("rag.chunking", fromlist=["structure"]).structure(text)
+    assert [n for n, _ in questions] == ["1.1", "1.2", "2.1"] and joint == ["Zu 1.1 und 1.2"]
+    doc = Document("d", text, "d.txt", "0" * 64, pages, parse_metadata(text), card.build(text, {}, questions, joint))
+    answers = {c.text.split(":")[0]: c for c in chunk_document(doc) if c.text.startswith("Zu ")}
+    assert answers["Zu 1.1 und 1.2"].answers == ("1.1", "1.2") and "Wie alt" in answers["Zu 1.1 und 1.2"].question
+    assert answers["Zu 2.1"].answers == ("2.1",) and answers["Zu 2.1"].page == 2
+    f = dict(line.split(": ", 1) for line in doc.card.splitlines())
+    assert f["Anfrage vom"] == "02.04.2025" and f["Antwort vom"] == "20.05.2025" and f["Fraktion"] == "FREIE WÄHLER"
+    assert f["Anzahl der Fragen"] == "3 (in 2 Blöcken)" and f["Unterzeichnet"] == "Max Mustermann, Staatsminister"
+    assert meta_field("When was the question submitted?") == "asked_on"
+    assert meta_field("Wann hat das Ministerium geantwortet?") == "answered_on"
