@@ -69,8 +69,13 @@ def answer_stream(query: Query, hits: Sequence[Hit], policy: Policy, *, lexicon=
     if verify(text, citations, lang):  # a model's addition failed a check: back to the verified quotes
         text, mode = render.compose(direct if mode != "generated" else "", citations, lang), "extractive"
     if mode == "extractive" and not direct and lang == "en":
-        # no English for a German passage: say where it stands (page and section from the chunk itself)
-        text = render.compose("", citations, lang, note=render.pointer(citations[0], lang))
+        # no English for a German passage: say where it stands (page and section from the chunk itself),
+        # and give its names, dates and figures as an English reader writes them
+        note = render.pointer(citations[0], lang)
+        keys = _key_facts(decision, citations, lang)
+        if keys and not verify(keys, citations, lang):  # (the pointer's page number is the chunk's own)
+            note = f"{note}\n{keys}"
+        text = render.compose("", citations, lang, note=note)
     yield Answer(query.text, text, lang, False, citations, tuple(hits), mode, direct=direct)
 
 
@@ -134,6 +139,26 @@ def _excerpt(query: Query, decision: Decision, citations: Sequence[Citation], li
     a, b = candidates.excerpt(span.text, query.focus, linked)
     return render.excerpt(span.text[a:b], cut_before=bool(span.text[:a].strip()),
                           cut_after=bool(span.text[b:].strip(" .\n")), n=_n_of(span, citations), language=query.language)
+
+
+KEY_FACTS = 6  # at most this many names, dates and figures of the best passage for an English reader
+_KEY_KINDS = ("date", "money", "percentage", "count")
+
+
+def _key_facts(decision: Decision, citations: Sequence[Citation], lang: str) -> str:
+    """The names, dates and figures of the best span, rendered for the reader (typed values are rendered,
+    never translated; names stay as written)."""
+    if decision.best is None:
+        return ""
+    span = decision.best.span
+    found = sorted({(a, b, k) for k in _KEY_KINDS for a, b, _ in candidates.find(span.text, k)}
+                   | {(a, b, "name") for a, b, _ in candidates.names(span.text)})
+    kept, end = [], -1
+    for a, b, k in found:  # the first of overlapping candidates ("26. August 2016" over "2016")
+        if a >= end and not span.text[a:b].startswith("„") and (k != "count" or span.text[a].isdigit()):
+            kept.append((k, span.text[a:b]))
+            end = b
+    return render.key_facts(kept[:KEY_FACTS], lang, _n_of(span, citations))
 
 
 def _line(text: str, a: int, b: int) -> str:

@@ -151,5 +151,13 @@ def pointer(citation: Citation, language: str) -> str:
     return frames(language)["pointer"].format(page=citation.chunk.page, section=citation.chunk.section or "-")
 
 
+def key_facts(found: Sequence[tuple[str, str]], language: str, n: int) -> str:
+    """The typed values of a passage ((kind, raw) in text order), each rendered for the reader:
+    "26 August 2016; EUR 5.458 million; Museum Peenemünde". "" when there are none."""
+    frame = frames(language).get("key_facts", "")
+    shown = list(dict.fromkeys(value(raw, kind, language) for kind, raw in found))
+    return frame.format(items="; ".join(shown), n=n) if frame and shown else ""
+
+
 def refusal(language: str, injection: bool = False) -> str:
     return frames(language)["injection" if injection else "refusal"]

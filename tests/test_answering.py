@@ -132,3 +132,11 @@ def test_a_list_is_counted_only_when_its_lead_in_names_the_thing_counted():
     text = "Folgende Maßnahmen wurden ergriffen:\n1. Fährhelfer: mehr Personal\n2. Werbung: neue Plakate\n3. Zulage"
     assert countable(analyse("Wie viele Fährhelfer sind beschäftigt?"), text) == []  # one measure is about them
     assert len(countable(analyse("Wie viele Maßnahmen wurden ergriffen?"), text)) == 3
+
+
+def test_an_english_reader_gets_the_names_dates_and_figures_of_a_german_description():
+    text = "Am 3. Mai 2020 unterzeichnete das Ministerium für Verkehr einen Vertrag über 2,5 Mio. Euro, weil die Fähre alt ist."
+    c = Chunk("c9", "d", text, 0, len(text), 6, "Antwort zu Frage 6")
+    a = ask("Why did the ministry sign the contract?", [hit(c, text)])
+    line = "Names, dates and figures in that passage: 3 May 2020; Ministerium für Verkehr; EUR 2.5 million [1]."
+    assert line in a.text and not answering.verify(line, a.citations, "en")
