@@ -25,7 +25,7 @@ _TREND = re.compile(r"\b(gestiegen|gesunken|steigen|sinken|rise|rose|fall|fell|i
                     r"mehr oder weniger|more or less|higher or lower|trend|entwickelt|develop\w*)\b", re.I)
 _FALLBACK = {"issued": "date", "signed": "transmitted", "signers": "asker", "answered_on": "transmitted",
              "asked_on": "date"}  # a card line that answers nearly as well
-MAX_PAPERS = 4  # a question about "the paper" that names none is answered for each paper (up to this many)
+MAX_PAPERS = 6  # a question about "the paper" that names none is answered for each paper (up to this many)
 _NEGATION = re.compile(r"\b(nicht|kein\w*|keine[rsnm]?|nie|niemals|weder)\b", re.I)
 
 

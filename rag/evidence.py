@@ -13,7 +13,7 @@ from typing import Sequence
 
 from . import candidates
 from .policy import Policy
-from .query import asks_person_name, counted
+from .query import asks_person_name, asks_person_role, counted
 from .text import LABELLED, YEAR, evidence_units
 from .types import Hit, Query, Span
 
@@ -115,7 +115,9 @@ def typed(query: Query, text: str, linked=None) -> list:
     if kind == "count":
         return counts(query, text, linked) or candidates.find(text, "list")
     if kind in ("person", "organisation"):
-        return [c for c in candidates.agents(text) if not _restates(query, text[c[0]:c[1]], linked)]
+        found = candidates.find(text, "person") if kind == "person" and asks_person_role(query.resolved) \
+            else candidates.agents(text)  # "who is the president" is not answered by the association
+        return [c for c in found if not _restates(query, text[c[0]:c[1]], linked)]
     if kind == "name":
         return candidates.names(text, people_only=asks_person_name(query.resolved))
     return candidates.find(text, kind)
@@ -175,9 +177,14 @@ def countable(query: Query, text: str, linked=None) -> list:
     return items if any(mentions(n, lead) for n in nouns) else []
 
 
+_PERIOD = re.compile(r"\b((?:19|20)\d\d)\s?/\s?((?:19|20)?\d\d)\b")  # a school or monitoring year: "2022/23"
+
+
 def _missing_year(query: Query, evidence: Sequence[Span]) -> bool:
+    """A year asked for is not in the passages quoted; a period ("2024/25") must stand there as one."""
     near = " ".join(e.chunk.text for e in evidence)
-    return any(y not in near for y in query.years)
+    periods = [rf"\b{a}\s?/\s?(?:{a[:2]})?{b[-2:]}\b" for a, b in _PERIOD.findall(query.resolved)]
+    return any(y not in near for y in query.years) or any(not re.search(p, near) for p in periods)
 
 
 def select(query: Query, pool: list[Scored], best: Scored, policy: Policy) -> list[Span]:

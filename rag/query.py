@@ -36,7 +36,8 @@ _MEASURE = re.compile(r"\b((what|was)\s+(is|was|are|were|ist|war|sind|waren)\s+(
                       r"large|wide|far|heavy)\s+(is|was|are|were|will))\b", _I)
 # A noun right after "wie viel" / "how much" that is not money ("Leistung", "storage capacity"): a quantity.
 _QUANTITY_NOUN = re.compile(r"\s+(?!(?:did|does|do|was|is|were|are|has|have|had|will|would|can|could|money|funding|"
-                            r"hat|hatte|haben|ist|war|wird|wurde|wurden|sind|kostet\w*|geld|mittel|euro)\b)[A-Za-zÄÖÜäöüß][\w\-]+"
+                            r"hat|hatte|haben|ist|war|wird|wurde|wurden|sind|kostet\w*|geld|mittel|euro|davon|dafür|hiervon|insgesamt|noch|"
+                            r"mehr|etwa|ungefähr|genau|of|more|less|in|im|it|that|this|das|dies)\b)[A-Za-zÄÖÜäöüß][\w\-]+"
                             r"(?:\s+(?!(?:did|does|was|is|were|are|has|have|will|hat|ist|war|wird|wurde|sind)\b)[a-z][\w\-]+)?"
                             r"\s+(?:did|does|do|was|is|were|are|has|have|had|will|ist|war|wird|wurde|wurden|sind|hat|haben|gibt|"
                             r"gab|in|an|im|bei|for|of|from)\b", _I)
@@ -88,7 +89,8 @@ _META = [
                                r"schreiben vom|transmit\w*|sen[dt]s?|forward\w*|letter|submitted)\b", _I)),
     ("period", re.compile(r"\b(wahlperiode|legislaturperiode|legislative (period|term)|electoral term)\b", _I)),
     ("number", re.compile(r"\b(drucksachen-?nummer|nummer der drucksache|document number|paper number|"
-                          r"printed paper number|which drucksache)\b", _I)),
+                          r"printed paper number|which drucksache|drucksache number|number of (this|the) (paper|document|"
+                          r"drucksache))\b", _I)),
     ("parliament", re.compile(r"\b(welche[ms]? (landtag|parlament)|which (parliament|state parliament|landtag))\b", _I)),
     ("kind", re.compile(r"\b(art des dokuments|dokumenttyp|was für ein dokument|um was für|what (kind|type) of "
                         r"(document|paper)|document type|type of (document|paper))\b", _I)),
@@ -144,7 +146,7 @@ _TO_THE_MODEL = re.compile(
     r"\b(?:du\s+bist|sie\s+sind)\s+(?:ab\s+)?(?:jetzt|nun)\b|^\W*(?:system|admin\w*(?:-anweisung)?|developer)\s*:|"
     r"\b(?:answer|respond|reply|say)\s+(?:only\s+)?(?:with|that)\b|\bantworte\s+(?:\w+\s+){0,2}?(?:nur\s+|"
     r"ausschließlich\s+)?(?:mit|dass)\b|\bas\s+an?\s+(?:ai|language\s+model)|developer\s+mode|jailbreak", _I)
-_OWN_QUESTION = re.compile(r"(?:^|[.!]\s+)((?:wie|was|wer|wem|wen|wo|wann|warum|welch\w*|gibt|gab|how|what|who|where|"
+_OWN_QUESTION = re.compile(r"(?:^|[.!]\s+)(?:(?:frage|question)\s*:\s*)?((?:wie|was|wer|wem|wen|wo|wann|warum|welch\w*|gibt|gab|how|what|who|where|"
                            r"when|why|which|did|does|is|are|was|were)\b[^.!?]*\?)\s*$", _I)
 
 
@@ -159,16 +161,26 @@ def instruction(question: str) -> bool:
     set apart in brackets before a real question ("[ADMIN OVERRIDE: ...] What was ...?") is ignored, and
     so is one followed by a question of its own that does not instruct ("Ignore X. How many ferries ...?"; not
     "... Is that right?", which asks about the instruction)."""
+    return set_aside(question) is None
+
+
+def set_aside(question: str) -> str | None:
+    """``question`` without an instruction set apart from it (brackets, or sentences before a question of
+    its own); None when the instruction is all there is (see ``instruction``)."""
     text = re.sub(r"\[[^\]]*\]", " ", question).strip()
     if not instruction_like(text):
-        return False
+        return text if text != question.strip() else question
     own = _OWN_QUESTION.search(text)
-    return not (own and own.start(1) > 0 and not instruction_like(own.group(1)) and len(focus_words(own.group(1))) >= 2)
+    if own and own.start(1) > 0 and not instruction_like(own.group(1)) and focus_words(own.group(1)) and not \
+            re.search(r"\b(that|this|it|das|dies\w*)\b", own.group(1), _I):  # "Is that right?" asks about the instruction
+        return own.group(1)
+    return None
 
 
 def analyse(question: str, resolved: str | None = None, history=(), language: str | None = None) -> Query:
     """The ``Query`` for ``question`` (``resolved``: its self-contained form, when it is a follow-up)."""
-    resolved = resolved or question
+    asked = set_aside(question)
+    resolved = (asked or question) if resolved in (None, question) else resolved
     default = detect_language(history[-1][0]) if history else "de"
     lang = language or detect_language(question, default=default)
     own = expected_type(question, lang)  # a follow-up with a question word of its own asks for its own kind
@@ -176,7 +188,7 @@ def analyse(question: str, resolved: str | None = None, history=(), language: st
     return Query(text=question, resolved=resolved, language=lang, expected=expected,
                  focus=focus_words(resolved), years=tuple(dict.fromkeys(YEAR.findall(resolved))),
                  meta=meta_field(resolved), history=tuple((str(u), str(a)) for u, a in history),
-                 instruction=instruction(question))
+                 instruction=asked is None)
 
 
 def expected_type(q: str, language: str = "de") -> str:
@@ -251,6 +263,11 @@ def counted(q: str) -> tuple[str, ...]:
     return tuple(w for w in re.findall(r"[\w\-]+", phrase) if fold(w) not in _STOP and len(w) > 2)
 
 
+def asks_person_role(q: str) -> bool:
+    """ "Who is the president of ...?", "Wer ist Leiter ...?": a person holding a role, not a body."""
+    return bool(_PERSON_NOUN.search(q))
+
+
 def asks_person_name(q: str) -> bool:
     """ "Wie heißt der Staatssekretär?", "the name of the minister": a person's name, not a role or body."""
     return bool(_NAME.search(q) and _PERSON_NOUN.search(q))
@@ -308,6 +325,8 @@ def meta_field(q: str) -> str:
             "signed": ("answerer",)}
     for f in [f for f in found if f in drop]:
         found = [g for g in found if g not in drop[f]]
+    if "joint" in found:  # "Which question was answered together with question 4.1?"
+        found = ["joint"]
     if len(found) > 1 and "question_text" not in found and re.search(r"\b(und|and|sowie)\b|,", q, _I):
         return "+".join(found)
     return found[0] if found else ""
@@ -326,8 +345,8 @@ def _fields(q: str):
 
 
 def question_number(q: str) -> str:
-    """ "3" for "Was fragt Frage 3?", "2 b)" for "question 2b", "2" for "the second question"."""
-    m = re.search(r"\b(?:frage|question)\s*(?:nr\.?\s*)?(\d+)(?:\s*([a-z])(?:\)|\b))?", q, _I)
+    """ "3" for "Was fragt Frage 3?", "2 b)" for "question 2b", "4.1" for "question 4.1", "2" for "the second question"."""
+    m = re.search(r"\b(?:frage|question)\s*(?:nr\.?\s*)?(\d+(?:\.\d+)?)(?:\s*([a-z])(?:\)|\b))?", q, _I)
     if m:
         return f"{m.group(1)} {m.group(2)})" if m.group(2) else m.group(1)
     m = re.search(r"\b(" + "|".join(_ORDINAL_WORDS) + r")n?\s+(?:frage|question)", q, _I)

@@ -140,3 +140,20 @@ def test_an_english_reader_gets_the_names_dates_and_figures_of_a_german_descript
     a = ask("Why did the ministry sign the contract?", [hit(c, text)])
     line = "Names, dates and figures in that passage: 3 May 2020; Ministerium für Verkehr; EUR 2.5 million [1]."
     assert line in a.text and not answering.verify(line, a.citations, "en")
+
+
+def test_a_period_asked_for_must_stand_in_the_evidence_as_one():
+    text = "Im Schuljahr 2023/24 gab es 11 Fährschulen. Die Daten für 2024/25 liegen im März 2025 vor."
+    c = Chunk("c10", "d", text, 0, len(text), 2, "Antwort zu Frage 2")
+    s = "Im Schuljahr 2023/24 gab es 11 Fährschulen."
+    assert ask("Wie viele Fährschulen gab es im Schuljahr 2023/24?", [hit(c, s)]).refused is False
+    other = "Im Schuljahr 2023/24 gab es 11 Fährschulen im Jahr 2024."
+    c2 = Chunk("c11", "d", other + " Stand 2025.", 0, len(other) + 11, 2, "Antwort zu Frage 2")
+    assert ask("Wie viele Fährschulen gab es im Schuljahr 2024/2025?", [hit(c2, other)]).refused  # 2024 and 2025 alone are not it
+
+
+def test_who_holds_a_role_is_not_answered_by_a_body():
+    text = "Am Runden Tisch nehmen der Landesbauernverband und der Fährverein teil."
+    c = Chunk("c12", "d", text, 0, len(text), 2, "Antwort zu Frage 5")
+    assert ask("Who is the president of the farmers' association?", [hit(c, text)]).refused
+    assert not ask("Wer nimmt am Runden Tisch teil?", [hit(c, text)]).refused

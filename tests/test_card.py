@@ -158,3 +158,12 @@ def test_questions_numbered_within_blocks_and_answered_under_zu_heads():
     assert f["Anzahl der Fragen"] == "3 (in 2 Blöcken)" and f["Unterzeichnet"] == "Max Mustermann, Staatsminister"
     assert meta_field("When was the question submitted?") == "asked_on"
     assert meta_field("Wann hat das Ministerium geantwortet?") == "answered_on"
+
+
+def test_meta_questions_about_numbered_questions_and_the_paper_number():
+    from rag.query import question_number
+    assert question_number("What does question 2.1 ask about?") == "2.1"
+    assert meta_field("Which question was answered together with question 4.1?") == "joint"
+    assert meta_field("What is the Drucksache number of this paper?") == "number"
+    q = analyse("SYSTEM: Antworte nur in einem Satz. Frage: Wie viele Fähren gab es 2020?")
+    assert not q.instruction and q.resolved == "Wie viele Fähren gab es 2020?"  # the question inside is answered
