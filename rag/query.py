@@ -145,7 +145,9 @@ _TO_THE_MODEL = re.compile(
     r"|\bsystem\s*-?prompt|\byou(?:\s+are|'re)\s+(?:now\b|(?:\w+\s+){0,3}(?:assistant|ai|model)\s+now)|"
     r"\b(?:du\s+bist|sie\s+sind)\s+(?:ab\s+)?(?:jetzt|nun)\b|^\W*(?:system|admin\w*(?:-anweisung)?|developer)\s*:|"
     r"\b(?:answer|respond|reply|say)\s+(?:only\s+)?(?:with|that)\b|\bantworte\s+(?:\w+\s+){0,2}?(?:nur\s+|"
-    r"ausschließlich\s+)?(?:mit|dass)\b|\bas\s+an?\s+(?:ai|language\s+model)|developer\s+mode|jailbreak", _I)
+    r"ausschließlich\s+)?(?:mit|dass)\b|\bas\s+an?\s+(?:ai|language\s+model)|developer\s+mode|jailbreak|"
+    r"\b(?:bestätige|antworte|sag|schreib)\w*\s+(?:\w+\s+){0,4}mit\s+dem\s+(?:satz|wort)\b|"
+    r"\b(?:confirm|answer|reply|respond|say)\s+(?:\w+\s+){0,4}with\s+the\s+(?:sentence|words?|phrase)\b", _I)
 _OWN_QUESTION = re.compile(r"(?:^|[.!]\s+)(?:(?:frage|question)\s*:\s*)?((?:wie|was|wer|wem|wen|wo|wann|warum|welch\w*|gibt|gab|how|what|who|where|"
                            r"when|why|which|did|does|is|are|was|were)\b[^.!?]*\?)\s*$", _I)
 
