@@ -24,7 +24,7 @@ from .types import Chunk, Document
 
 __all__ = ["CHUNKER_VERSION", "MAX_CHARS", "chunk_document", "chunk_id"]
 
-CHUNKER_VERSION = "3"  # bump whenever chunk_document's output changes
+CHUNKER_VERSION = "4"  # bump whenever chunk_document's output changes
 MAX_CHARS = 1000  # a longer span is split at sentence boundaries
 MIN_CHARS = 100  # a shorter fragment is merged with what follows (or precedes) it
 

@@ -75,6 +75,9 @@ YEAR = re.compile(r"\b(?:1[89]\d\d|20\d\d)\b")  # a year as a whole word: 1800-2
 _CLOSED = re.compile(r"[.!?…][\"'“”»)\]]*$")
 
 
+TABLE_ROW = re.compile(r"\S[^\n]*?(?: {3,}|\t)\S[^\n]*?(?: {3,}|\t)\S[^\n]*$")  # columns set apart by runs of spaces
+
+
 @lru_cache(maxsize=1024)
 def evidence_units(text: str, max_chars: int = 700) -> tuple[tuple[int, int], ...]:
     """Spans that can be quoted on their own: sentences, with fragments joined to what follows
@@ -92,7 +95,8 @@ def evidence_units(text: str, max_chars: int = 700) -> tuple[tuple[int, int], ..
     for n, (s, e) in enumerate(split_sentences(text)):
         if n == 0 and _is_heading(text[s:e]):
             continue  # the heading of a passage says nothing itself; the section path carries it
-        if LABELLED.match(text[s:e]):  # "Jahr 2016: 5,458 Mio. Euro (Platz 98)," stands alone
+        if LABELLED.match(text[s:e]) or TABLE_ROW.match(text[s:e]):  # "Jahr 2016: 5,458 Mio. Euro (Platz 98),"
+            # and a table row ("Detmold     298     365") stand alone
             if cur is not None:
                 units.append(cur)
             units.append((s, e))

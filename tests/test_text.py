@@ -126,3 +126,11 @@ def test_normalize_number_treats_comma_and_dot_alike():
     assert normalize_number("07.2017") == normalize_number("7.2017")
     assert normalize_number("12,081") != normalize_number("12,81")
     assert normalize_number("0") == "0"
+
+
+def test_each_table_row_is_a_unit_of_its_own():
+    from rag.text import evidence_units
+    text = ("Die Zahl der Fähren zeigt die Tabelle:\n\nKreis          2021      2022\n"
+            "Nordkreis        14        19\nSüdkreis          6         9")
+    units = [text[s:e] for s, e in evidence_units(text)]
+    assert "Nordkreis        14        19" in units and "Südkreis          6         9" in units
