@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -75,20 +76,31 @@ def fit_languages(rows: list[dict]) -> dict:
     return {**both, "score": joined, "score_de": de["score"], "score_en": en["score"]}
 
 
-TIE = 0.01  # thresholds scoring within this of the best are equals on a dev set of a few hundred questions
+TIE = 0.01  # thresholds scoring within this of the best are equals (at least; see ``standard_error``)
+
+
+def standard_error(rows: list[dict], p: dict) -> float:
+    """The standard error of ``score(rows, p)``: half the root of the two proportions' variances."""
+    ans = [r for r in rows if r["answerable"]]
+    una = [r for r in rows if not r["answerable"]]
+    a = sum((not refuses(r, p)) and r["correct"] for r in ans) / max(1, len(ans))
+    u = sum(refuses(r, p) for r in una) / max(1, len(una))
+    return 0.5 * math.sqrt(a * (1 - a) / max(1, len(ans)) + u * (1 - u) / max(1, len(una)))
 
 
 def fit(rows: list[dict]) -> dict:
-    """The thresholds with the best balanced accuracy; among those within ``TIE`` of it, the ones that
-    refuse the fewest dev questions (when the dev set cannot tell them apart, answer: every answer
-    carries its quote, a refusal gives the reader nothing)."""
+    """The thresholds with the best balanced accuracy; among those within one standard error of it (at
+    least ``TIE``: the one-standard-error rule of model selection), the ones that refuse the fewest dev
+    questions. When the dev set cannot tell them apart, answer: every answer carries its quote, a
+    refusal gives the reader nothing."""
     scored = []
     for values in itertools.product(*GRID.values()):
         p = dict(zip(GRID, values))
         scored.append((score(rows, p), sum(refuses(r, p) for r in rows), p))
-    top = max(s for s, _, _ in scored)
-    s, _, p = min((x for x in scored if x[0] >= top - TIE), key=lambda x: (x[1], -x[0]))
-    return {**p, "score": s, "best_score": top}
+    top, _, best = max(scored, key=lambda x: x[0])
+    tie = max(TIE, standard_error(rows, best))
+    s, _, p = min((x for x in scored if x[0] >= top - tie), key=lambda x: (x[1], -x[0]))
+    return {**p, "score": s, "best_score": top, "tie": tie}
 
 
 def calibrate(pipeline, gold_paths: list[Path]) -> tuple[policies.Policy, dict]:

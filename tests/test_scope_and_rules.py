@@ -156,3 +156,18 @@ def test_calibration_prefers_answering_when_the_dev_set_cannot_tell():
     # ... one of 101: a gain (0.005) smaller than TIE, not worth the stricter threshold
     f = fit(answerable + [row(False, 0.17)] + [row(False, 0.9)] * 100)
     assert f["min_similarity"] == 0.15 and 0 < f["best_score"] - f["score"] < TIE
+
+
+def test_calibration_gains_within_one_standard_error_do_not_buy_refusals():
+    from eval.calibrate import fit, standard_error
+
+    def row(answerable, similarity, correct=True):
+        return {"answerable": answerable, "correct": answerable and correct, "hard_refusal": False, "meta": False,
+                "similarity": similarity, "best_similarity": similarity, "coverage": 1.0}
+    # a stricter threshold catches 1 of 10 unanswerable questions (+0.05) but loses 2 of 40 answers (-0.025):
+    # a net gain of 0.025, inside one standard error on sets this small, so the fit keeps answering
+    rows = [row(True, 0.5) for _ in range(38)] + [row(True, 0.18) for _ in range(2)] + \
+        [row(False, 0.17)] + [row(False, 0.9) for _ in range(9)]
+    f = fit(rows)
+    assert f["min_similarity"] == 0.15 and 0.01 < f["best_score"] - f["score"] <= f["tie"]
+    assert f["tie"] == standard_error(rows, {"min_similarity": 0.2, "min_focus": 0.0, "strong_similarity": 0.45})
