@@ -13,7 +13,7 @@ import re
 from typing import Callable, Iterator, Sequence
 
 from . import candidates, render
-from .card import LABELS as card_labels
+from . import card
 from .evidence import Decision, countable, counts, decide, linker, table_figures, typed
 from .language import detect_language
 from .policy import Policy
@@ -23,8 +23,6 @@ from .types import Answer, Chunk, Citation, Hit, Query, Span
 
 _TREND = re.compile(r"\b(gestiegen|gesunken|steigen|sinken|rise|rose|fall|fell|increase\w*|decrease\w*|"
                     r"mehr oder weniger|more or less|higher or lower|trend|entwickelt|develop\w*)\b", re.I)
-_FALLBACK = {"issued": "date", "signed": "transmitted", "signers": "asker", "answered_on": "transmitted",
-             "asked_on": "date"}  # a card line that answers nearly as well
 MAX_PAPERS = 6  # a question about "the paper" that names none is answered for each paper (up to this many)
 _NEGATION = re.compile(r"\b(nicht|kein\w*|keine[rsnm]?|nie|niemals|weder)\b", re.I)
 
@@ -236,13 +234,11 @@ def _meta(query: Query, chunks: Sequence[Chunk], hits: Sequence[Hit] = ()) -> An
         fields.append("transmitted")  # the letter that sent the answer names the ministry and the date
     cits, lines = [], []
     for card_chunk, field in ((c, f) for c in cards[:MAX_PAPERS] for f in fields):
-        label = next((card_labels[f] for f in (field, _FALLBACK.get(field)) if f and re.search(
-            rf"^{re.escape(card_labels[f])}: ", card_chunk.text, re.M)), "?")
-        m = re.search(rf"^{re.escape(label)}: (.+)$", card_chunk.text, re.M)
+        label, m = card.line(card_chunk.text, field)
         if m:
             cit = Citation(len(cits) + 1, card_chunk, card_chunk.text[m.start():m.end()], m.start(), m.end())
             line = render.card_line(label, m.group(1), lang, cit.n)
-            paper = re.search(rf"^{card_labels['number']}: (.+)$", card_chunk.text, re.M)
+            paper = card.line(card_chunk.text, "number")[1]
             cits.append(cit)
             lines.append(f"{paper.group(1)}: {line}" if paper and len(cards) > 1 else line)
     if not cits:

@@ -16,16 +16,26 @@ LABELS = {  # field -> German label (the card is written in the paper's language
     "number": "Drucksache", "period": "Wahlperiode", "date": "Datum", "parliament": "Parlament",
     "kind": "Art", "title": "Titel", "asker": "Fragesteller", "party": "Fraktion", "answerer": "Antwortende Stelle",
     "transmitted": "Übermittelt", "signed": "Unterzeichnet", "signers": "Unterzeichner", "issued": "Ausgegeben",
-    "reference": "Drucksache der Anfrage", "asked_on": "Anfrage vom", "answered_on": "Antwort vom", "question_count": "Anzahl der Fragen", "questions": "Fragen",
-    "joint": "Gemeinsam beantwortet",
+    "reference": "Drucksache der Anfrage", "asked_on": "Anfrage vom", "answered_on": "Antwort vom",
+    "question_count": "Anzahl der Fragen", "questions": "Fragen", "joint": "Gemeinsam beantwortet",
 }
+FALLBACK = {"issued": "date", "signed": "transmitted", "signers": "asker", "answered_on": "transmitted",
+            "asked_on": "date"}  # a field a paper's card lacks -> the line that answers nearly as well
+
+
+def line(card: str, field: str) -> tuple[str, re.Match | None]:
+    """(label, match of "label: value") of ``field`` on a card, or of its ``FALLBACK`` when the card lacks it."""
+    for f in (field, FALLBACK.get(field)):
+        m = re.search(rf"^{re.escape(LABELS[f])}: (.+)$", card, re.M) if f in LABELS else None
+        if m:
+            return LABELS[f], m
+    return "", None
 # The parties of German parliaments as papers print them after the askers' names ("... Hüsken SPD").
 PARTY = (r"(?:BÜNDNIS\s90/DIE\sGRÜNEN|Bündnis\s90/Die\sGrünen|DIE\sLINKE|Die\sLinke|FREIE\sWÄHLER|Freie\sWähler|"
          r"CDU/CSU|CDU|CSU|SPD|FDP/DVP|FDP|AfD|GRÜNE|Grüne|SSW|BSW|fraktionslos)")
 _ROLE = r"(?:Staats)?(?:[Mm]inister(?:in)?|[Ss]taatssekretär(?:in)?|Senator(?:in)?|Präsident(?:in)?|Bürgermeister(?:in)?)\b"
 _MONTH = r"(?:Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember)"
 _DATE = rf"\d{{1,2}}\.\s*(?:{_MONTH}|\d{{1,2}}\.)\s*\d{{4}}"
-_LONG_DATE = rf"\d{{1,2}}\.\s+{_MONTH}\s+\d{{4}}"
 
 
 def build(text: str, metadata: dict, questions: list[tuple[str, str]], joint: list[str]) -> str:
@@ -80,15 +90,15 @@ def fields(text: str, metadata: dict) -> dict[str, str]:
     own = out.get("number", "").replace(" ", "")
     if m and m.group(1).replace(" ", "") != own and re.search(r"\bAntwort\b", head[:m.start() + 400]):
         out["reference"] = m.group(1).replace(" ", "")  # the paper printing the questions, when answered apart
-    asked_on = _first(rf"\bAnfrage(?:\s+\d+)?(?:\s+(?:des|der)\s+Abgeordneten\s+[^\n]{{0,120}}?)?\s+vom\s+({_DATE}|{_LONG_DATE})",
+    asked_on = _first(rf"\bAnfrage(?:\s+\d+)?(?:\s+(?:des|der)\s+Abgeordneten\s+[^\n]{{0,120}}?)?\s+vom\s+({_DATE})",
                       head)
     if asked_on:  # "Schriftliche Anfrage der Abgeordneten X vom 04.02.2025", "Kleine Anfrage 2101 vom 10. Juli 2023"
         out["asked_on"] = asked_on
-    answered_on = _first(rf"\b(?:Antwort|Stellungnahme)\s+(?:der|des)\s+[^\n]{{0,120}}\n?\s*vom\s+({_DATE}|{_LONG_DATE})",
+    answered_on = _first(rf"\b(?:Antwort|Stellungnahme)\s+(?:der|des)\s+[^\n]{{0,120}}\n?\s*vom\s+({_DATE})",
                          text[:8000])
     if answered_on:
         out["answered_on"] = answered_on
-    issued = _first(rf"\bAusgegeben:?\s*({_DATE}|\d{{1,2}}\.\d{{1,2}}\.\d{{4}})", text[:8000])
+    issued = _first(rf"\bAusgegeben:?\s*({_DATE})", text[:8000])
     if issued:
         out["issued"] = issued
     tail = text[-400:]

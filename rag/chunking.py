@@ -19,7 +19,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from .text import LIST_ITEM_RE, MONTHS, split_sentences
+from .text import LIST_ITEM_RE, MONTHS, NESTED_ITEM, split_sentences
 from .types import Chunk, Document
 
 __all__ = ["CHUNKER_VERSION", "MAX_CHARS", "chunk_document", "chunk_id"]
@@ -30,7 +30,7 @@ MIN_CHARS = 100  # a shorter fragment is merged with what follows (or precedes) 
 
 _PARA = re.compile(r"\S(?:.*\S)?(?:\n[ \t]*\S(?:.*\S)?)*")  # lines up to a blank line
 _QUESTION = re.compile(r"(\d{1,2}\.\d{1,2}|\d{1,2}(?=\.))\.?\s+(\S+)")  # "3. Wie ...", "1.2 Wie ..." (Bavaria)
-_NESTED = re.compile(r"^\d{1,2}\.\d{1,2}\.?\s", re.M)  # a line opening a question numbered "1.2"
+_NESTED = re.compile("^" + NESTED_ITEM.pattern, re.M)  # a line opening a question numbered "1.2"
 _NUMBER = r"\d{1,2}(?:\.\d{1,2})?(?:\s*[a-z]\))?"
 _ZU = re.compile(rf"Zu (?:den )?(?:Fragen? )?({_NUMBER}(?:\s*(?:,|und|bis|sowie)\s*{_NUMBER})*)\.?:")  # "Zu 1.1 und 1.2:"
 _SUBQUESTION = re.compile(r"[a-z]\)\s")
@@ -88,9 +88,12 @@ def structure(text: str) -> tuple[list[tuple[str, str]], list[str]]:
     for p in _annotate(text):
         if p.kind == "question" and p.number:
             questions.append((p.number, p.text))
-        m = _JOINT.match(p.text) or _ZU.match(p.text)
-        if m and (m.re is _JOINT or len(re.findall(_NUMBER, m.group(1))) > 1):  # "Zu 1.1 und 1.2:" too
-            joint.append(p.text[:m.end()].rstrip(":"))
+        m = _JOINT.match(p.text)
+        zu = _ZU.match(p.text)
+        if m:
+            joint.append(p.text[:m.end()])
+        elif zu and len(_numbers(zu.group(1))) > 1:  # "Zu 1.1 und 1.2:"
+            joint.append(p.text[:zu.end() - 1])
     return questions, joint
 
 
@@ -199,9 +202,12 @@ def _zu(t: str, asked: dict[str, str]) -> list[str]:
     m = _ZU.match(t)
     if not m:
         return []
-    found = [" ".join(n.split()).replace(" )", ")") for n in re.findall(_NUMBER, m.group(1))]
-    found = [re.sub(r"(\d)([a-z]\))", r"\1 \2", n) for n in found]
-    return [n for n in found if n.split(" ")[0] in asked]
+    return [n for n in _numbers(m.group(1)) if n.split(" ")[0] in asked]
+
+
+def _numbers(head: str) -> list[str]:
+    """The question numbers of a "Zu ..." head as the questions carry them: "1.1", "2.2 a)"."""
+    return [f"{n} {letter})" if letter else n for n, letter in re.findall(r"(\d{1,2}(?:\.\d{1,2})?)(?:\s*([a-z])\))?", head)]
 
 
 def _answer_label(numbers: list[str]) -> str:

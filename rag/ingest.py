@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from .errors import InputError
-from .text import LIST_ITEM_RE, MONTHS
+from .text import LIST_ITEM_RE, MONTHS, NESTED_ITEM, TABLE_ROW
 from .types import Document
 
 __all__ = ["SUPPORTED", "load_document", "clean_text", "parse_metadata"]
@@ -167,10 +167,6 @@ def clean_text(raw: str) -> tuple[str, tuple[int, ...]]:
     return text, (0, *starts)
 
 
-_NESTED_ITEM = re.compile(r"\d{1,2}\.\d{1,2}\.?\s+[A-ZÄÖÜa-z]")
-_COLUMNS = re.compile(r"\S(?: {3,}|\t)\S.*\S(?: {3,}|\t)\S")  # two gaps of 3+ spaces: table columns
-
-
 def _is_doubled(rows) -> bool:
     """True when a blank line follows every line, so single blank lines are not paragraphs."""
     gaps, prev, blank = [], None, []
@@ -205,9 +201,9 @@ def _join(a: str, last: str, b: str, width: int) -> tuple[str, str]:
     if LIST_ITEM_RE.match(b) and not _starts_with_date(b):
         if last[-1] in ".:;,?!" or LIST_ITEM_RE.match(last):
             return a, "\n"
-    if _NESTED_ITEM.match(b) and last[-1] in ".:;?!":
+    if NESTED_ITEM.match(b) and last[-1] in ".:;?!":
         return a, "\n"  # "1.3 Wie ...?" after "1.2 ...?": questions numbered within a block, one a line
-    if _COLUMNS.search(last) or _COLUMNS.search(b):
+    if TABLE_ROW.match(last) or TABLE_ROW.match(b):
         return a, "\n"  # a table row: its columns are set apart by runs of spaces
     if len(last) + 1 + len(b.split()[0]) <= 0.7 * width:
         return a, "\n"  # the line ended early on purpose: a list row or a short heading line

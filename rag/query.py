@@ -104,7 +104,7 @@ _META = [
     ("title", re.compile(r"\b(titel|betreff|überschrift|title|subject|heading)\b.{0,40}\b(anfrage|drucksache|"
                          r"dokument|paper|inquiry|request|document)\b", _I)),
 ]
-_PAPER = re.compile(r"\b(anfrage|drucksache|dokument|papier|antwort|paper|document|inquiry|interpellation|stellungnahme|"
+_PAPER = re.compile(r"\b(anfrage|drucksache|dokument|papier|antwort|paper|document|inquiry|interpellation|stellung(?:nahme)?|"
                     r"request|fragesteller|answer|question\s*\d|frage\s*\d|fragen|questions)\b", _I)
 
 _STOP = frozenset(fold(w) for w in """
@@ -158,17 +158,12 @@ def instruction_like(text: str) -> bool:
     return bool(_TO_THE_MODEL.search(text))
 
 
-def instruction(question: str) -> bool:
-    """A question that tries to instruct the assistant rather than ask about the paper. An instruction
-    set apart in brackets before a real question ("[ADMIN OVERRIDE: ...] What was ...?") is ignored, and
-    so is one followed by a question of its own that does not instruct ("Ignore X. How many ferries ...?"; not
-    "... Is that right?", which asks about the instruction)."""
-    return set_aside(question) is None
-
-
 def set_aside(question: str) -> str | None:
-    """``question`` without an instruction set apart from it (brackets, or sentences before a question of
-    its own); None when the instruction is all there is (see ``instruction``)."""
+    """``question`` without an instruction to the assistant set apart from it; None when the question
+    is an instruction (``Query.instruction``). An instruction in brackets before a real question
+    ("[ADMIN OVERRIDE: ...] What was ...?") is dropped, and so is one followed by a question of its own
+    that does not instruct ("Ignore X. How many ferries ...?"; not "... Is that right?", which asks about
+    the instruction)."""
     text = re.sub(r"\[[^\]]*\]", " ", question).strip()
     if not instruction_like(text):
         return text if text != question.strip() else question
@@ -185,8 +180,9 @@ def analyse(question: str, resolved: str | None = None, history=(), language: st
     resolved = (asked or question) if resolved in (None, question) else resolved
     default = detect_language(history[-1][0]) if history else "de"
     lang = language or detect_language(question, default=default)
-    own = expected_type(question, lang)  # a follow-up with a question word of its own asks for its own kind
-    expected = own if resolved != question and own != "description" else expected_type(resolved, lang)
+    expected = expected_type(question, lang)  # a follow-up with a question word of its own asks for its own kind
+    if resolved != question and expected == "description":
+        expected = expected_type(resolved, lang)
     return Query(text=question, resolved=resolved, language=lang, expected=expected,
                  focus=focus_words(resolved), years=tuple(dict.fromkeys(YEAR.findall(resolved))),
                  meta=meta_field(resolved), history=tuple((str(u), str(a)) for u, a in history),
@@ -320,13 +316,8 @@ def meta_field(q: str) -> str:
     asked, and for which party?"), or ""."""
     q = _spelled(q)
     found = list(dict.fromkeys(_fields(q)))
-    if "transmitted" in found:  # its card line names who sent the answer, for whom, and when
-        found = [f for f in found if f not in ("answerer", "date")]
-    drop = {"asked_on": ("date", "asker", "issued", "transmitted"), "answered_on": ("date", "answerer", "transmitted"),
-            "reference": ("number", "question_text", "asker"), "signers": ("signed", "asker"), "issued": ("date",),
-            "signed": ("answerer",)}
-    for f in [f for f in found if f in drop]:
-        found = [g for g in found if g not in drop[f]]
+    for f in [f for f in found if f in _SUBSUMES]:
+        found = [g for g in found if g not in _SUBSUMES[f]]
     if "joint" in found:  # "Which question was answered together with question 4.1?"
         found = ["joint"]
     if len(found) > 1 and "question_text" not in found and re.search(r"\b(und|and|sowie)\b|,", q, _I):
@@ -334,12 +325,20 @@ def meta_field(q: str) -> str:
     return found[0] if found else ""
 
 
+# A field found in a question that makes others found beside it moot ("When was the inquiry submitted?"
+# asks for the question's date, not for the asker, the paper's date or the transmittal).
+_SUBSUMES = {"transmitted": ("answerer", "date"),  # its card line names who sent the answer, for whom, and when
+             "asked_on": ("date", "asker", "issued", "transmitted"), "answered_on": ("date", "answerer", "transmitted"),
+             "reference": ("number", "question_text", "asker"), "signers": ("signed", "asker"), "issued": ("date",),
+             "signed": ("answerer",)}
+
+
 def _fields(q: str):
     for name, pattern in _META:
         if not pattern.search(q):
             continue
         if name in ("date", "issued", "transmitted", "title", "answerer", "question_count", "party") and not (
-                _PAPER.search(q) or name in ("party", "question_count") or re.search(r"\bstellung\b", q, _I)):
+                _PAPER.search(q) or name in ("party", "question_count")):
             continue  # "when was the ambassador ..." is not about the paper's date
         if name == "party" and re.search(r"\b(partner|partnerschaft|seite)\b", q, _I):
             continue

@@ -19,14 +19,13 @@ def documents(query: Query, lexicon, threshold: float) -> set[str] | None:
     first; the conversation (newest turn first) narrows a tie or decides when the question cannot."""
     if lexicon is None or len(getattr(lexicon, "documents", ())) < 2:
         return None
-    texts = [query.text] + [t for u, a in reversed(query.history) for t in (u, a)]
-    if query.resolved != query.text:
-        texts.insert(1, query.resolved)
+    asked = list(dict.fromkeys((query.text, query.resolved)))
+    past = [t for u, a in reversed(query.history) for t in (u, a)]
     every = set(lexicon.documents)
     scope = set(every)
-    for k, text in enumerate(texts):
+    for text in asked + past:
         focus = focus_words(text)
-        if query.meta and k < len(texts) - 2 * len(query.history):  # "who submitted it": no hint at a paper
+        if query.meta and text in asked:  # "who submitted it?": the words about a paper name none
             focus = tuple(w for w in focus if fold(w) not in PAPER_WORDS)
         mentions = {d: m for d, m in lexicon.mentions(focus, threshold).items() if d in scope}
         found = distinctive(focus, mentions)

@@ -76,6 +76,7 @@ _CLOSED = re.compile(r"[.!?…][\"'“”»)\]]*$")
 
 
 TABLE_ROW = re.compile(r"\S[^\n]*?(?: {3,}|\t)\S[^\n]*?(?: {3,}|\t)\S[^\n]*$")  # columns set apart by runs of spaces
+NESTED_ITEM = re.compile(r"\d{1,2}\.\d{1,2}\.?\s+(?=[^\W\d_])")  # "1.2 Wie ...": numbered within a block (Bavaria)
 
 
 @lru_cache(maxsize=1024)
