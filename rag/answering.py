@@ -153,8 +153,10 @@ def _key_facts(decision: Decision, citations: Sequence[Citation], lang: str) -> 
                    | {(a, b, "name") for a, b, _ in candidates.names(span.text)})
     kept, end = [], -1
     for a, b, k in found:  # the first of overlapping candidates ("26. August 2016" over "2016")
-        if a >= end and not span.text[a:b].startswith("„") and (k != "count" or span.text[a].isdigit()):
-            kept.append((k, span.text[a:b]))
+        raw = span.text[a:b]
+        if a >= end and not raw.startswith("„") and (k != "count" or raw[0].isdigit()) and \
+                (k != "name" or candidates.proper(raw) and not any(raw in r for _, r in kept)):
+            kept.append((k, raw))
             end = b
     return render.key_facts(kept[:KEY_FACTS], lang, _n_of(span, citations))
 

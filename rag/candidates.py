@@ -104,6 +104,14 @@ def names(text: str, people_only: bool = False) -> list[tuple[int, int, str]]:
     return sorted(people + [(s, e, "name") for s, e, _ in find(text, "organisation")])
 
 
+def proper(name: str) -> bool:
+    """A name that says which one: a word in it besides the kind of body and linking words ("Museum
+    Peenemünde", not "Museum" or "Institutionen und Unternehmen")."""
+    words = [w for w in re.findall(r"[\w\-.]+", name)
+             if not re.fullmatch(_ORG_WORD, w) and not re.fullmatch(r"und|and|der|des|die|das|dem|den|im|in|für|of|the", w, re.I)]
+    return bool(words)
+
+
 def agents(text: str) -> list[tuple[int, int, str]]:
     """People and organisations together: "wer"/"who" may be answered by either."""
     return sorted(find(text, "person") + find(text, "organisation"))

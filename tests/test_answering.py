@@ -157,3 +157,11 @@ def test_who_holds_a_role_is_not_answered_by_a_body():
     c = Chunk("c12", "d", text, 0, len(text), 2, "Antwort zu Frage 5")
     assert ask("Who is the president of the farmers' association?", [hit(c, text)]).refused
     assert not ask("Wer nimmt am Runden Tisch teil?", [hit(c, text)]).refused
+
+
+def test_an_english_reader_gets_no_bare_kinds_of_body_as_names():
+    text = "Am 3. Mai 2020 besuchten Unternehmen das Museum Nordstadt. Das Museum liegt am Hafen."
+    c = Chunk("c13", "d", text, 0, len(text), 6, "Antwort zu Frage 6")
+    a = ask("Why did they meet?", [hit(c, text)])
+    line = next(ln for ln in a.text.splitlines() if ln.startswith("Names, dates"))
+    assert "Museum Nordstadt" in line and "Unternehmen" not in line and line.count("Museum") == 1
